@@ -1,0 +1,23 @@
+"""tinynn: a small, fast, readable deep-learning framework on numpy."""
+
+from . import data, gradcheck, init, layers, losses, metrics, optim
+from .model import History, Model
+from .net import Net
+from .rng import get_rng, seed
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "History",
+    "Model",
+    "Net",
+    "data",
+    "get_rng",
+    "gradcheck",
+    "init",
+    "layers",
+    "losses",
+    "metrics",
+    "optim",
+    "seed",
+]

@@ -1,0 +1,143 @@
+"""Weight initializers.
+
+Each initializer is a function ``init(shape, dtype) -> array`` drawing from tinynn's shared
+generator (see :func:`tinynn.seed`). For a weight of shape ``(fan_in, fan_out)``:
+
+- Xavier/Glorot (Glorot & Bengio, 2010) keeps the variance of activations and gradients
+  equal across layers for linear or tanh units: ``std = gain * sqrt(2 / (fan_in + fan_out))``.
+- He/Kaiming (He et al., 2015) accounts for ReLU zeroing half its inputs:
+  ``std = gain / sqrt(fan_in)`` with ``gain = sqrt(2)`` for ReLU.
+
+A uniform distribution on ``[-a, a]`` has std ``a / sqrt(3)``, which gives the uniform variants.
+``Dense`` defaults to ``he_uniform`` for weights and ``zeros`` for biases (see ``Dense``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .rng import get_rng
+
+Shape = tuple[int, ...]
+Initializer = Callable[[Shape, np.dtype], np.ndarray]
+
+
+def _fans(shape: Shape) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight laid out as (in, out); a vector counts as its own fan."""
+    if len(shape) == 0:
+        raise ValueError("initializers need a shape with at least one dimension, got ()")
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:])
+    return shape[0] * receptive, shape[1] * receptive
+
+
+def zeros(shape: Shape, dtype=np.float32) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape: Shape, dtype=np.float32) -> np.ndarray:
+    return np.ones(shape, dtype=dtype)
+
+
+def constant(value: float) -> Initializer:
+    """Every entry equal to ``value``."""
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        return np.full(shape, value, dtype=dtype)
+
+    return init
+
+
+def normal(mean: float = 0.0, std: float = 0.01) -> Initializer:
+    """Entries drawn from N(mean, std^2)."""
+    if std < 0:
+        raise ValueError(f"normal initializer: std must be >= 0, got {std}")
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        return get_rng().normal(mean, std, size=shape).astype(dtype)
+
+    return init
+
+
+def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
+    """Entries drawn from U(low, high)."""
+    if high < low:
+        raise ValueError(f"uniform initializer: need low <= high, got low={low}, high={high}")
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        return get_rng().uniform(low, high, size=shape).astype(dtype)
+
+    return init
+
+
+def xavier_uniform(gain: float = 1.0) -> Initializer:
+    """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        fan_in, fan_out = _fans(shape)
+        a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+        return get_rng().uniform(-a, a, size=shape).astype(dtype)
+
+    return init
+
+
+def xavier_normal(gain: float = 1.0) -> Initializer:
+    """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        fan_in, fan_out = _fans(shape)
+        std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+        return get_rng().normal(0.0, std, size=shape).astype(dtype)
+
+    return init
+
+
+def he_uniform(gain: float = math.sqrt(2.0)) -> Initializer:
+    """U(-a, a) with a = gain * sqrt(3 / fan_in); the default gain sqrt(2) suits ReLU."""
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        fan_in, _ = _fans(shape)
+        a = gain * math.sqrt(3.0 / fan_in)
+        return get_rng().uniform(-a, a, size=shape).astype(dtype)
+
+    return init
+
+
+def he_normal(gain: float = math.sqrt(2.0)) -> Initializer:
+    """N(0, std^2) with std = gain / sqrt(fan_in); the default gain sqrt(2) suits ReLU."""
+
+    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+        fan_in, _ = _fans(shape)
+        return get_rng().normal(0.0, gain / math.sqrt(fan_in), size=shape).astype(dtype)
+
+    return init
+
+
+# Names accepted wherever an initializer is expected; factories are called with their defaults.
+_BY_NAME: dict[str, Callable[[], Initializer]] = {
+    "zeros": lambda: zeros,
+    "ones": lambda: ones,
+    "normal": normal,
+    "uniform": uniform,
+    "xavier_uniform": xavier_uniform,
+    "glorot_uniform": xavier_uniform,
+    "xavier_normal": xavier_normal,
+    "glorot_normal": xavier_normal,
+    "he_uniform": he_uniform,
+    "kaiming_uniform": he_uniform,
+    "he_normal": he_normal,
+    "kaiming_normal": he_normal,
+}
+
+
+def get(init: str | Initializer) -> Initializer:
+    """An initializer from its name (``"he_uniform"``, ``"zeros"``, ...) or the callable itself."""
+    if callable(init):
+        return init
+    if isinstance(init, str) and init.lower() in _BY_NAME:
+        return _BY_NAME[init.lower()]()
+    raise ValueError(f"unknown initializer {init!r}; known: {', '.join(sorted(_BY_NAME))}")

@@ -1,0 +1,221 @@
+"""Losses: ``loss(preds, targets) -> float`` and ``grad(preds, targets) -> dL/dpreds``.
+
+Every loss is a mean (over the batch, and over outputs where torch averages them too), so the
+gradient carries the matching ``1 / N`` factor. ``loss_and_grad`` returns both and is what
+:class:`tinynn.Model` calls; losses that can share work between the two override it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Loss:
+    """Base class: subclasses implement ``loss_and_grad`` (or ``loss`` and ``grad``)."""
+
+    def loss(self, preds: np.ndarray, targets: np.ndarray) -> float:
+        return self.loss_and_grad(preds, targets)[0]
+
+    def grad(self, preds: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self.loss_and_grad(preds, targets)[1]
+
+    def loss_and_grad(self, preds: np.ndarray, targets: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(self, preds: np.ndarray, targets: np.ndarray) -> float:
+        return self.loss(preds, targets)
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def _check_preds(self, preds: np.ndarray) -> np.ndarray:
+        preds = np.asarray(preds)
+        if preds.dtype.kind != "f":
+            raise TypeError(f"{self!r}: preds must be floating point, got dtype {preds.dtype}")
+        if preds.ndim == 0 or preds.shape[0] == 0:
+            raise ValueError(f"{self!r} got an empty batch: preds of shape {preds.shape}")
+        # Summing is one cheap pass; only a non-finite sum needs the exact (allocating) check.
+        if not np.isfinite(preds.sum()) and not np.isfinite(preds).all():
+            raise ValueError(f"{self!r}: preds contain NaN or Inf (did training diverge? try a lower lr)")
+        return preds
+
+    def _check_same_shape(self, preds: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float targets shaped like preds; (N,) targets are accepted for (N, 1) preds."""
+        preds = self._check_preds(preds)
+        targets = np.asarray(targets)
+        if targets.shape != preds.shape and targets.shape + (1,) == preds.shape:
+            targets = targets.reshape(preds.shape)
+        if targets.shape != preds.shape:
+            raise ValueError(
+                f"{self!r}: preds of shape {preds.shape} and targets of shape {targets.shape} differ"
+            )
+        if targets.dtype != preds.dtype:
+            targets = targets.astype(preds.dtype)
+        if not np.isfinite(targets).all():
+            raise ValueError(f"{self!r}: targets contain NaN or Inf")
+        return preds, targets
+
+
+class MSE(Loss):
+    """Mean squared error ``mean((p - t)^2)``; ``dL/dp = 2 (p - t) / n`` (n = number of entries)."""
+
+    def loss_and_grad(self, preds, targets):
+        preds, targets = self._check_same_shape(preds, targets)
+        diff = preds - targets
+        loss = float(np.vdot(diff, diff)) / diff.size
+        diff *= 2.0 / diff.size
+        return loss, diff
+
+
+class MAE(Loss):
+    """Mean absolute error ``mean(|p - t|)``; ``dL/dp = sign(p - t) / n``."""
+
+    def loss_and_grad(self, preds, targets):
+        preds, targets = self._check_same_shape(preds, targets)
+        diff = preds - targets
+        loss = float(np.abs(diff).sum()) / diff.size
+        np.sign(diff, out=diff)
+        diff /= diff.size
+        return loss, diff
+
+
+class Huber(Loss):
+    """Huber loss with threshold ``delta`` (as torch's ``HuberLoss``), averaged over entries.
+
+    With ``d = p - t``: ``d^2 / 2`` where ``|d| <= delta``, else ``delta (|d| - delta/2)``.
+    ``dL/dp = clip(d, -delta, delta) / n``.
+    """
+
+    def __init__(self, delta: float = 1.0) -> None:
+        if not delta > 0:
+            raise ValueError(f"Huber: delta must be > 0, got {delta}")
+        self.delta = float(delta)
+
+    def loss_and_grad(self, preds, targets):
+        preds, targets = self._check_same_shape(preds, targets)
+        d = preds - targets
+        a = np.abs(d)
+        small = a <= self.delta
+        loss = float(np.where(small, 0.5 * d * d, self.delta * (a - 0.5 * self.delta)).sum()) / d.size
+        np.clip(d, -self.delta, self.delta, out=d)
+        d /= d.size
+        return loss, d
+
+    def get_config(self):
+        return {"delta": self.delta}
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Cross-entropy of ``softmax(logits)`` against labels, averaged over the batch.
+
+    Targets are integer class labels (N,) or probability rows (N, C), e.g. one-hot. With label
+    smoothing ``eps`` the target becomes ``(1 - eps) * onehot + eps / C`` (as torch).
+    ``L = -mean_n sum_c t_nc log softmax(z_n)_c``, computed as a stable log-softmax:
+    ``log softmax(z) = z - max(z) - log(sum(exp(z - max(z))))``.
+    ``dL/dz = (softmax(z) - t) / N`` (derivation in docs/losses.md).
+    """
+
+    def __init__(self, label_smoothing: float = 0.0) -> None:
+        if not 0 <= label_smoothing <= 1:
+            raise ValueError(f"SoftmaxCrossEntropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        self.label_smoothing = float(label_smoothing)
+
+    def get_config(self):
+        return {"label_smoothing": self.label_smoothing}
+
+    def _targets(self, preds: np.ndarray, targets: Any) -> np.ndarray:
+        """Validate targets; return int labels (N,) or float probabilities (N, C)."""
+        targets = np.asarray(targets)
+        n, c = preds.shape
+        if targets.shape[:1] != (n,):
+            raise ValueError(
+                f"{self!r}: preds have batch size {n} (shape {preds.shape}) but targets have "
+                f"shape {targets.shape}"
+            )
+        if targets.ndim == 2:
+            if targets.shape != preds.shape:
+                raise ValueError(f"{self!r}: one-hot targets of shape {targets.shape} do not match preds {preds.shape}")
+            if not np.isfinite(targets).all():
+                raise ValueError(f"{self!r}: targets contain NaN or Inf")
+            return targets.astype(preds.dtype, copy=False)
+        if targets.ndim != 1:
+            raise ValueError(f"{self!r}: targets must be labels (N,) or one-hot (N, C), got shape {targets.shape}")
+        if targets.dtype.kind == "f":
+            if not (np.isfinite(targets).all() and (targets == np.round(targets)).all()):
+                raise ValueError(f"{self!r}: labels must be integers, got non-integer values such as {targets[:5]}")
+            targets = targets.astype(np.int64)
+        elif targets.dtype.kind not in "iu":
+            raise TypeError(f"{self!r}: labels must be integers, got dtype {targets.dtype}")
+        lo, hi = int(targets.min()), int(targets.max())
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{self!r}: label {bad} out of range for {c} classes (expected 0..{c - 1})")
+        return targets
+
+    def loss_and_grad(self, preds, targets):
+        preds = self._check_preds(preds)
+        if preds.ndim != 2:
+            raise ValueError(f"{self!r}: preds must be logits of shape (N, C), got {preds.shape}")
+        targets = self._targets(preds, targets)
+        n, c = preds.shape
+        eps = self.label_smoothing
+
+        z = preds - preds.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        sum_exp = p.sum(axis=1, keepdims=True)
+        log_sum = np.log(sum_exp)
+        p /= sum_exp  # softmax
+        # log softmax = z - log_sum; only the entries the targets weight are needed.
+        if targets.ndim == 1:
+            rows = np.arange(n)
+            nll = log_sum[:, 0] - z[rows, targets]
+            loss = (1 - eps) * nll.sum()
+            if eps:
+                loss += eps * (log_sum[:, 0] - z.mean(axis=1)).sum()
+            p[rows, targets] -= 1 - eps
+        else:
+            t = targets if not eps else (1 - eps) * targets + eps / c
+            loss = (t * (log_sum - z)).sum()
+            p -= t
+            eps = 0  # already folded into t
+        if eps:
+            p -= eps / c
+        p /= n
+        return float(loss) / n, p
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy on logits (as torch's ``BCEWithLogitsLoss``), averaged over entries.
+
+    ``L = mean(max(z, 0) - z t + log(1 + exp(-|z|)))`` is ``-t log s - (1 - t) log(1 - s)``
+    with ``s = sigmoid(z)``, rewritten so no exp overflows for large |z|. ``dL/dz = (s - t) / n``.
+    """
+
+    def loss_and_grad(self, preds, targets):
+        z, t = self._check_same_shape(preds, targets)
+        if ((t < 0) | (t > 1)).any():
+            raise ValueError(f"{self!r}: targets must be in [0, 1], got values in [{t.min()}, {t.max()}]")
+        loss = float((np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))).sum()) / z.size
+        s = 0.5 * (1 + np.tanh(0.5 * z))  # sigmoid without overflow
+        s -= t
+        s /= z.size
+        return loss, s
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.__name__: cls for cls in (MSE, MAE, Huber, SoftmaxCrossEntropy, BinaryCrossEntropy)
+}
+
+
+def from_config(config: dict[str, Any]) -> Loss:
+    """Rebuild a loss from ``{"type": name, "config": {...}}``."""
+    name = config.get("type")
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss type {name!r}; known: {', '.join(sorted(LOSSES))}")
+    return LOSSES[name](**config.get("config", {}))

@@ -1,0 +1,174 @@
+"""Net: a chain of layers sharing one flat parameter vector and one flat gradient vector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .layers import Layer, from_config
+
+
+class Net:
+    """Layers applied in order: ``forward`` left to right, ``backward`` right to left.
+
+    ``net.params`` is ONE contiguous 1-D array holding every trainable parameter, and
+    ``net.grads`` one array of the same shape; each ``layer.params[name]`` and
+    ``layer.grads[name]`` is a reshaped view into them. An optimizer therefore updates the
+    whole network with a few vectorised in-place operations on two arrays.
+
+    ``dtype`` (float32 by default) is the dtype of parameters, activations and gradients;
+    inputs are cast to it. Use ``np.float64`` for gradient checking.
+    """
+
+    def __init__(self, layers: Sequence[Layer], dtype: Any = np.float32) -> None:
+        layers = list(layers)
+        if not layers:
+            raise ValueError("Net needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Net: item {i} is {layer!r}, not a tinynn Layer")
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise TypeError(f"Net: dtype must be a floating-point type, got {self.dtype}")
+        self.layers = layers
+
+        size = sum(p.size for layer in layers for p in layer.params.values())
+        self.params = np.empty(size, dtype=self.dtype)
+        self.grads = np.zeros(size, dtype=self.dtype)
+        self._slices: list[tuple[str, slice, tuple[int, ...]]] = []
+        offset = 0
+        for i, layer in enumerate(layers):
+            for name, value in layer.params.items():
+                view = self.params[offset : offset + value.size].reshape(value.shape)
+                view[...] = value
+                layer.params[name] = view
+                layer.grads[name] = self.grads[offset : offset + value.size].reshape(value.shape)
+                self._slices.append((f"{i}.{type(layer).__name__}.{name}", slice(offset, offset + value.size), value.shape))
+                offset += value.size
+            for name, value in layer.buffers.items():
+                layer.buffers[name] = value.astype(self.dtype)
+            layer.free_buffers()
+
+    # --- running -------------------------------------------------------------------------
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Output of the last layer for a batch ``x`` (a fresh array, safe to keep)."""
+        x = self._check_input(x)
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x.copy()  # layers reuse their output buffers; the caller gets its own array
+
+    def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked."""
+        self.layers[0].input_grad = input_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    __call__ = forward
+
+    def train(self) -> Net:
+        """Training mode: dropout drops, batch norm uses batch statistics."""
+        for layer in self.layers:
+            layer.training = True
+        return self
+
+    def eval(self) -> Net:
+        """Evaluation mode: dropout is the identity, batch norm uses running statistics."""
+        for layer in self.layers:
+            layer.training = False
+        return self
+
+    @property
+    def training(self) -> bool:
+        return self.layers[0].training
+
+    def free_buffers(self) -> None:
+        """Release every layer's scratch arrays (e.g. after a large inference batch)."""
+        for layer in self.layers:
+            layer.free_buffers()
+
+    def _check_input(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"Net got input of dtype {x.dtype}; expected numbers")
+        if x.ndim < 2:
+            raise ValueError(f"Net got input of shape {x.shape}; expected a batch (batch, features...)")
+        if x.shape[0] == 0:
+            raise ValueError(f"Net got an empty batch (input of shape {x.shape})")
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        # One cheap pass; only a non-finite sum (NaN/Inf, or overflow) needs the exact check.
+        if not np.isfinite(x.sum()) and not np.isfinite(x).all():
+            raise ValueError(f"Net got input containing NaN or Inf (shape {x.shape})")
+        return x
+
+    # --- inspection ----------------------------------------------------------------------
+
+    def named_params(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(name, shape) of every parameter tensor, in the order they sit in ``params``."""
+        return [(name, shape) for name, _, shape in self._slices]
+
+    @property
+    def num_params(self) -> int:
+        return self.params.size
+
+    def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
+        """A table of layers, output shapes and parameter counts.
+
+        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``.
+        """
+        if input_shape is None:
+            first = self.layers[0]
+            shape: tuple = (None, first.in_features) if hasattr(first, "in_features") else None
+        else:
+            shape = (None, *input_shape)
+        rows = [("Layer", "Output shape", "Params")]
+        for i, layer in enumerate(self.layers):
+            shape = layer.output_shape(shape) if shape is not None else None
+            count = sum(p.size for p in layer.params.values())
+            shown = "?" if shape is None else "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+            rows.append((f"{i}: {layer!r}", shown, f"{count:,}"))
+        widths = [max(len(r[k]) for r in rows) for k in range(3)]
+        line = "-" * (sum(widths) + 4)
+        fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"  # noqa: E731
+        out = [fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line]
+        out.append(f"Total params: {self.num_params:,} ({self.dtype}, {self.params.nbytes / 2**20:.2f} MiB)")
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Net([{inner}], dtype={self.dtype})"
+
+    # --- saving --------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The architecture as JSON-able data (see ``Net.from_config``)."""
+        return {
+            "dtype": str(self.dtype),
+            "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Net:
+        """A new net with the architecture of ``config`` (parameters freshly initialised)."""
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ValueError("Net config must be a dict with a 'layers' list")
+        return cls([from_config(c) for c in config["layers"]], dtype=config.get("dtype", "float32"))
+
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Non-trainable state (batch-norm running statistics), by ``"<layer>.<name>"``."""
+        return {f"{i}.{name}": buf for i, layer in enumerate(self.layers) for name, buf in layer.buffers.items()}
+
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Copy saved buffers in place, checking every name and shape."""
+        own = self.buffers()
+        if set(own) != set(buffers):
+            raise ValueError(f"buffers do not match the net: expected {sorted(own)}, got {sorted(buffers)}")
+        for name, value in buffers.items():
+            if own[name].shape != np.shape(value):
+                raise ValueError(f"buffer {name}: expected shape {own[name].shape}, got {np.shape(value)}")
+            own[name][...] = value
+
