@@ -41,11 +41,11 @@ class Net:
         offset = 0
         for i, layer in enumerate(layers):
             for name, value in layer.params.items():
-                view = self.params[offset : offset + value.size].reshape(value.shape)
-                view[...] = value
-                layer.params[name] = view
-                layer.grads[name] = self.grads[offset : offset + value.size].reshape(value.shape)
-                self._slices.append((f"{i}.{type(layer).__name__}.{name}", slice(offset, offset + value.size), value.shape))
+                where = slice(offset, offset + value.size)
+                layer.params[name] = self.params[where].reshape(value.shape)
+                layer.params[name][...] = value
+                layer.grads[name] = self.grads[where].reshape(value.shape)
+                self._slices.append((f"{i}.{type(layer).__name__}.{name}", where, value.shape))
                 offset += value.size
             for name, value in layer.buffers.items():
                 layer.buffers[name] = value.astype(self.dtype)
