@@ -41,7 +41,9 @@ class Loss:
         if preds.ndim == 0 or preds.shape[0] == 0:
             raise ValueError(f"{self!r} got an empty batch: preds of shape {preds.shape}")
         # Summing is one cheap pass; only a non-finite sum needs the exact (allocating) check.
-        if not np.isfinite(preds.sum()) and not np.isfinite(preds).all():
+        with np.errstate(over="ignore"):
+            finite_sum = np.isfinite(preds.sum())
+        if not finite_sum and not np.isfinite(preds).all():
             raise ValueError(f"{self!r}: preds contain NaN or Inf (did training diverge? try a lower lr)")
         return preds
 

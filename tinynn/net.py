@@ -101,7 +101,9 @@ class Net:
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         # One cheap pass; only a non-finite sum (NaN/Inf, or overflow) needs the exact check.
-        if not np.isfinite(x.sum()) and not np.isfinite(x).all():
+        with np.errstate(over="ignore"):
+            finite_sum = np.isfinite(x.sum())
+        if not finite_sum and not np.isfinite(x).all():
             raise ValueError(f"Net got input containing NaN or Inf (shape {x.shape})")
         return x
 
