@@ -1,0 +1,136 @@
+"""Bad input gets a clear error naming the layer or loss, what was expected and what came."""
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tinynn import layers as L
+from tinynn import losses
+
+
+@pytest.fixture
+def net():
+    tn.seed(0)
+    return tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 10)])
+
+
+def test_wrong_input_width(net):
+    with pytest.raises(ValueError, match=r"Dense\(784 -> 256\) got input of shape \(32, 100\); expected \(batch, 784\)"):
+        net.forward(np.zeros((32, 100), np.float32))
+
+
+def test_wrong_rank(net):
+    with pytest.raises(ValueError, match=r"Net got input of shape \(784,\)"):
+        net.forward(np.zeros(784, np.float32))
+    with pytest.raises(ValueError, match=r"Dense\(784 -> 256\) got input of shape \(2, 28, 28\)"):
+        net.forward(np.zeros((2, 28, 28), np.float32))
+    with pytest.raises(ValueError, match=r"BatchNorm1d.*got input of shape \(4, 3, 2\)"):
+        L.BatchNorm1d(3).forward(np.zeros((4, 3, 2), np.float32))
+
+
+def test_empty_batch(net):
+    with pytest.raises(ValueError, match=r"empty batch.*\(0, 784\)"):
+        net.forward(np.zeros((0, 784), np.float32))
+    with pytest.raises(ValueError, match="empty batch"):
+        losses.MSE().loss(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.float32))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_in_input(net, bad):
+    x = np.zeros((4, 784), np.float32)
+    x[2, 100] = bad
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        net.forward(x)
+
+
+def test_huge_but_finite_input_is_not_mistaken_for_inf():
+    net = tn.Net([L.Dense(4, 1, w_init="zeros")])
+    x = np.full((2, 4), 3e38, np.float32)  # the sum overflows, the values are fine
+    assert net.forward(x).shape == (2, 1)
+
+
+def test_nan_in_preds_names_the_loss():
+    preds = np.zeros((3, 4), np.float32)
+    preds[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy.*NaN or Inf"):
+        losses.SoftmaxCrossEntropy().loss(preds, np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"MSE.*targets contain NaN"):
+        losses.MSE().loss(np.zeros((2, 2)), np.array([[0, np.nan], [0, 0]]))
+
+
+def test_mismatched_batch_sizes():
+    with pytest.raises(ValueError, match=r"SoftmaxCrossEntropy.*batch size 4.*targets have shape \(3,\)"):
+        losses.SoftmaxCrossEntropy().loss(np.zeros((4, 10), np.float32), np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match=r"MSE.*\(4, 2\).*\(3, 2\)"):
+        losses.MSE().loss(np.zeros((4, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"BinaryCrossEntropy.*\(4, 1\).*\(5,\)"):
+        losses.BinaryCrossEntropy().loss(np.zeros((4, 1)), np.zeros(5))
+    with pytest.raises(ValueError, match=r"one-hot targets of shape \(4, 3\) do not match preds \(4, 10\)"):
+        losses.SoftmaxCrossEntropy().loss(np.zeros((4, 10)), np.zeros((4, 3)))
+
+
+def test_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"label 10 out of range for 10 classes \(expected 0..9\)"):
+        losses.SoftmaxCrossEntropy().loss(np.zeros((2, 10)), np.array([3, 10]))
+    with pytest.raises(ValueError, match=r"label -1 out of range"):
+        losses.SoftmaxCrossEntropy().grad(np.zeros((2, 10)), np.array([-1, 0]))
+
+
+def test_non_integer_labels():
+    with pytest.raises(ValueError, match="labels must be integers"):
+        losses.SoftmaxCrossEntropy().loss(np.zeros((2, 10)), np.array([0.5, 1.0]))
+    with pytest.raises(TypeError, match="labels must be integers.*dtype <U1"):
+        losses.SoftmaxCrossEntropy().loss(np.zeros((2, 10)), np.array(["a", "b"]))
+    # Whole numbers stored as floats are fine.
+    assert losses.SoftmaxCrossEntropy().loss(np.zeros((2, 10)), np.array([1.0, 2.0])) == pytest.approx(np.log(10))
+
+
+def test_bce_targets_outside_unit_interval():
+    with pytest.raises(ValueError, match=r"BinaryCrossEntropy\(\): targets must be in \[0, 1\]"):
+        losses.BinaryCrossEntropy().loss(np.zeros((2, 1)), np.array([[0.0], [2.0]]))
+
+
+def test_unknown_initializer():
+    with pytest.raises(ValueError, match=r"Dense\(3 -> 2\): unknown initializer 'glorious'; known: .*he_uniform"):
+        L.Dense(3, 2, w_init="glorious")
+    with pytest.raises(ValueError, match="unknown initializer"):
+        tn.init.get("nope")
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: L.Dense(0, 3), "in_features must be a positive integer"),
+        (lambda: L.Dense(3, 2.5), "out_features must be a positive integer"),
+        (lambda: L.Dropout(1.5), r"p \(the probability to drop\) must be in \[0, 1\]"),
+        (lambda: L.LeakyReLU(-1), "slope must be >= 0"),
+        (lambda: L.BatchNorm1d(0), "num_features"),
+        (lambda: losses.Huber(0), "delta must be > 0"),
+        (lambda: losses.SoftmaxCrossEntropy(label_smoothing=2), "label_smoothing"),
+        (lambda: tn.Net([]), "at least one layer"),
+        (lambda: tn.Net([L.ReLU()], dtype=np.int32), "floating-point"),
+    ],
+)
+def test_bad_constructor_arguments(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_net_rejects_non_layers():
+    with pytest.raises(TypeError, match="item 1 is 'relu', not a tinynn Layer"):
+        tn.Net([L.Dense(2, 2), "relu"])
+
+
+def test_batchnorm_needs_two_samples_in_training():
+    with pytest.raises(ValueError, match="more than 1 sample"):
+        L.BatchNorm1d(3).forward(np.zeros((1, 3), np.float32))
+
+
+def test_backward_before_forward():
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        L.Dense(2, 2).backward(np.zeros((1, 2), np.float32))
+
+
+def test_unknown_layer_in_config():
+    with pytest.raises(ValueError, match="unknown layer type 'Conv9d'"):
+        tn.Net.from_config({"layers": [{"type": "Conv9d", "config": {}}]})

@@ -1,0 +1,115 @@
+"""Initializers' statistics and losses' values against their formulas."""
+
+import math
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+from tinynn import losses
+
+
+@pytest.mark.parametrize(
+    "name, std",
+    [
+        ("xavier_uniform", math.sqrt(2 / (400 + 300))),
+        ("xavier_normal", math.sqrt(2 / (400 + 300))),
+        ("glorot_normal", math.sqrt(2 / (400 + 300))),
+        ("he_uniform", math.sqrt(2 / 400)),
+        ("he_normal", math.sqrt(2 / 400)),
+        ("kaiming_normal", math.sqrt(2 / 400)),
+    ],
+)
+def test_variance_scaling_initializers(name, std):
+    tn.seed(0)
+    w = tn.init.get(name)((400, 300), np.float32)
+    assert w.dtype == np.float32 and w.shape == (400, 300)
+    assert abs(w.mean()) < 0.01 * std * 10
+    assert w.std() == pytest.approx(std, rel=0.02)
+
+
+def test_uniform_bounds_and_gain():
+    tn.seed(0)
+    w = tn.init.he_uniform(gain=1.0)((300, 10), np.float64)
+    bound = math.sqrt(3 / 300)
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound
+    w = tn.init.xavier_uniform(gain=2.0)((100, 100))
+    assert np.abs(w).max() <= 2 * math.sqrt(6 / 200)
+
+
+def test_simple_initializers():
+    assert np.array_equal(tn.init.zeros((2, 3)), np.zeros((2, 3)))
+    assert np.array_equal(tn.init.ones((2,)), np.ones(2))
+    assert np.array_equal(tn.init.constant(0.5)((3,)), np.full(3, 0.5, np.float32))
+    tn.seed(0)
+    u = tn.init.uniform(-2, -1)((1000,))
+    assert u.min() >= -2 and u.max() <= -1
+    n = tn.init.normal(3, 0.1)((10000,))
+    assert n.mean() == pytest.approx(3, abs=0.01) and n.std() == pytest.approx(0.1, rel=0.05)
+
+
+def test_initializers_follow_the_seed():
+    tn.seed(4)
+    a = tn.layers.Dense(5, 5).params["w"].copy()
+    tn.seed(4)
+    assert np.array_equal(a, tn.layers.Dense(5, 5).params["w"])
+
+
+def test_dense_default_is_he_uniform_with_zero_bias():
+    tn.seed(0)
+    d = tn.layers.Dense(600, 400)
+    assert not d.params["b"].any()
+    assert d.params["w"].std() == pytest.approx(math.sqrt(2 / 600), rel=0.02)
+    assert np.abs(d.params["w"]).max() <= math.sqrt(6 / 600)
+
+
+r = np.random.default_rng(0)
+P = r.standard_normal((6, 4))
+T = r.standard_normal((6, 4))
+
+
+def test_mse_mae_huber_values():
+    assert losses.MSE().loss(P, T) == pytest.approx(((P - T) ** 2).mean())
+    assert losses.MAE().loss(P, T) == pytest.approx(np.abs(P - T).mean())
+    d = np.abs(P - T)
+    huber = np.where(d <= 0.5, 0.5 * d**2, 0.5 * (d - 0.25)).mean()
+    assert losses.Huber(0.5).loss(P, T) == pytest.approx(huber)
+
+
+def test_softmax_cross_entropy_value():
+    y = np.array([0, 3, 1, 2, 2, 0])
+    logp = P - np.log(np.exp(P).sum(1, keepdims=True))
+    assert losses.SoftmaxCrossEntropy().loss(P, y) == pytest.approx(-logp[np.arange(6), y].mean())
+    onehot = np.eye(4)[y]
+    assert losses.SoftmaxCrossEntropy().loss(P, onehot) == pytest.approx(-logp[np.arange(6), y].mean())
+    smooth = 0.9 * onehot + 0.1 / 4
+    assert losses.SoftmaxCrossEntropy(0.1).loss(P, y) == pytest.approx(-(smooth * logp).sum(1).mean())
+    # Its gradient is (softmax - onehot) / N.
+    p = np.exp(logp)
+    assert np.allclose(losses.SoftmaxCrossEntropy().grad(P, y), (p - onehot) / 6)
+
+
+def test_softmax_cross_entropy_is_stable_for_huge_logits():
+    preds = np.array([[1e4, 0, -1e4], [-1e4, 1e4, 0]], dtype=np.float32)
+    loss, grad = losses.SoftmaxCrossEntropy().loss_and_grad(preds, np.array([2, 1]))
+    assert loss == pytest.approx(2e4 / 2, rel=1e-6) and np.isfinite(grad).all()
+
+
+def test_binary_cross_entropy_value_and_stability():
+    z = np.array([[-2.0], [0.5], [3.0]])
+    t = np.array([0.0, 1.0, 1.0])
+    s = 1 / (1 + np.exp(-z[:, 0]))
+    expected = -(t * np.log(s) + (1 - t) * np.log(1 - s)).mean()
+    assert losses.BinaryCrossEntropy().loss(z, t) == pytest.approx(expected)
+    big = np.array([[800.0, -800.0]], dtype=np.float32)
+    loss, grad = losses.BinaryCrossEntropy().loss_and_grad(big, np.array([[0.0, 1.0]]))
+    assert loss == pytest.approx(800, rel=1e-6) and np.isfinite(grad).all()
+
+
+def test_losses_keep_float32():
+    p32 = P.astype(np.float32)
+    for loss, t in [(losses.MSE(), T), (losses.MAE(), T), (losses.Huber(), T),
+                    (losses.SoftmaxCrossEntropy(0.1), np.array([0, 1, 2, 3, 0, 1])),
+                    (losses.BinaryCrossEntropy(), (T > 0).astype(np.float64))]:
+        value, grad = loss.loss_and_grad(p32, t)
+        assert isinstance(value, float) and grad.dtype == np.float32, loss
