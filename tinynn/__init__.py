@@ -1,7 +1,7 @@
 """tinynn: a small, fast, readable deep-learning framework on numpy."""
 
 from . import data, gradcheck, init, layers, losses, metrics, optim
-from .model import History, Model
+from .model import History, Model, TrainingDiverged
 from .net import Net
 from .rng import get_rng, seed
 
@@ -11,6 +11,7 @@ __all__ = [
     "History",
     "Model",
     "Net",
+    "TrainingDiverged",
     "data",
     "get_rng",
     "gradcheck",

@@ -1,0 +1,262 @@
+"""Checkpoints: round trip, atomic writes, refusal of foreign/malformed files, bit-identical resume; History I/O."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import tinynn as tn
+import tinynn.checkpoint as ckpt
+from tinynn.layers import BatchNorm1d, Dense, Dropout, ReLU
+from tinynn.losses import SoftmaxCrossEntropy
+from tinynn.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR
+
+
+@pytest.fixture(scope="module")
+def mnist_small():
+    (x, y), (xt, yt) = tn.data.load_mnist(dtype=np.uint8)
+    return x[:1200].copy(), y[:1200].copy(), xt[:300].copy(), yt[:300].copy()
+
+
+def build(seed=0, lr=3e-3):
+    tn.seed(seed)
+    net = tn.Net([Dense(784, 32), BatchNorm1d(32), ReLU(), Dropout(0.3), Dense(32, 10)])
+    return tn.Model(net, SoftmaxCrossEntropy(label_smoothing=0.05), tn.optim.Adam(lr=lr), gradient_clip=5.0)
+
+
+@pytest.fixture
+def trained(mnist_small, tmp_path):
+    x, y, _, _ = mnist_small
+    model = build()
+    sched = MultiStepLR(model.optimizer, milestones=[1, 3], gamma=0.5)
+    model.fit(x, y, epochs=2, batch_size=100, scheduler=sched, verbose=0)
+    path = tmp_path / "model.npz"
+    model.save(path)
+    return model, path
+
+
+def rewrite(src, dst, drop=(), **replace):
+    """Copy checkpoint ``src`` to ``dst`` without the ``drop`` keys and with ``replace`` entries."""
+    with np.load(src, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files if k not in drop}
+    arrays.update({k.replace("__", "/"): v for k, v in replace.items()})
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+    return dst
+
+
+# --- round trip ----------------------------------------------------------------------------
+
+
+def test_round_trip_restores_everything(trained, mnist_small):
+    model, path = trained
+    _, _, xt, _ = mnist_small
+    loaded = tn.Model.load(path)
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert np.array_equal(loaded.net.params, model.net.params)
+    for (k, a), (k2, b) in zip(model.net.buffers().items(), loaded.net.buffers().items(), strict=True):
+        assert k == k2 and np.array_equal(a, b)
+    assert type(loaded.optimizer) is tn.optim.Adam and loaded.optimizer.t == model.optimizer.t == 24
+    assert np.array_equal(loaded.optimizer.m, model.optimizer.m)
+    assert np.array_equal(loaded.optimizer.v, model.optimizer.v)
+    assert loaded.optimizer.lr == model.optimizer.lr == pytest.approx(1.5e-3)
+    assert type(loaded.scheduler) is MultiStepLR and loaded.scheduler.milestones == (1, 3)
+    assert loaded.scheduler.optimizer is loaded.optimizer and loaded.scheduler.last_epoch == 2
+    assert loaded.loss.label_smoothing == 0.05 and loaded.gradient_clip == 5.0
+    assert loaded.epoch == 2
+    with np.load(path, allow_pickle=False) as d:
+        assert str(d["tinynn_format"]) == "tinynn-checkpoint-1"
+        assert json.loads(str(d["net_config"])) == model.net.get_config()
+
+
+def test_save_writes_exactly_the_given_path_and_leaves_no_temp_files(trained, tmp_path):
+    model, _ = trained
+    out = model.save(tmp_path / "sub" / "ckpt")  # no .npz suffix, missing directory
+    assert out == tmp_path / "sub" / "ckpt" and out.is_file()
+    assert os.listdir(tmp_path / "sub") == ["ckpt"]
+    assert tn.Model.load(out).epoch == 2
+    assert sorted(os.listdir(tmp_path)) == ["model.npz", "sub"]
+
+
+def test_failed_save_keeps_the_old_file(trained, monkeypatch):
+    model, path = trained
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(ckpt.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(path.parent) == ["model.npz"]
+
+
+def test_custom_optimizer_needs_override(mnist_small, tmp_path):
+    class MySGD:
+        def __init__(self):
+            self.lr = 0.01
+
+        def step(self, params, grads):
+            params -= self.lr * grads
+
+    x, y, xt, _ = mnist_small
+    tn.seed(0)
+    model = tn.Model(tn.Net([Dense(784, 10)]), SoftmaxCrossEntropy(), MySGD())
+    model.fit(x[:200], y[:200], verbose=0)
+    path = model.save(tmp_path / "custom.npz")
+    with pytest.raises(ValueError, match=r"'MySGD' is not a tinynn optimizer.*optimizer="):
+        tn.Model.load(path)
+    loaded = tn.Model.load(path, optimizer=MySGD())
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    # an optimizer of another class starts fresh
+    fresh = tn.Model.load(path, optimizer=tn.optim.SGD(lr=0.5))
+    assert fresh.optimizer.lr == 0.5 and fresh.optimizer.t == 0
+
+
+# --- refusing bad files --------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        tn.Model.load(tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize(
+    "make, problem",
+    [
+        (lambda p, good: p.write_bytes(b""), "not a readable .npz"),
+        (lambda p, good: p.write_bytes(b"hello, not a zip at all" * 10), "not a readable .npz"),
+        (lambda p, good: p.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2]), "not a readable .npz"),
+        (lambda p, good: p.write_bytes(os.urandom(5000)), "not a readable .npz"),
+        (lambda p, good: np.save(p.open("wb"), np.zeros(3)), "not a readable .npz"),
+        (lambda p, good: np.savez(p.open("wb"), a=np.zeros(3)), "no 'tinynn_format' marker"),
+        (lambda p, good: np.savez(p.open("wb"), a=np.array([{"x": 1}], dtype=object)), "pickled"),
+        (lambda p, good: rewrite(good, p, obj=np.array([None], dtype=object)), "pickled"),
+        (lambda p, good: rewrite(good, p, tinynn_format=np.array("tinynn-checkpoint-99")), "unsupported"),
+        (lambda p, good: rewrite(good, p, drop=["params"]), r"missing entries \['params'\]"),
+        (lambda p, good: rewrite(good, p, drop=["rng_state", "epoch"]), "missing entries"),
+        (lambda p, good: rewrite(good, p, params=np.zeros(10, np.float32)), r"shape \(10,\)"),
+        (lambda p, good: rewrite(good, p, params=np.zeros(25450, np.float64)), "float64"),
+        (lambda p, good: rewrite(good, p, net_config=np.array("{not json")), "not valid JSON"),
+        (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
+        (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
+        (lambda p, good: rewrite(good, p, buffer__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
+        (lambda p, good: rewrite(good, p, drop=["buffer/1.running_var"]), "buffers do not match"),
+        (lambda p, good: rewrite(good, p, optim__m=np.zeros(5, np.float32)), "optimizer buffer 'm'"),
+        (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope"}')), "unknown loss"),
+        (lambda p, good: rewrite(good, p, optim_class=np.array("Lion")), "'Lion' is not a tinynn optimizer"),
+        (lambda p, good: rewrite(good, p, sched_class=np.array("Warp")), "'Warp' is not a tinynn scheduler"),
+        (lambda p, good: rewrite(good, p, epoch=np.arange(3)), "bad 'epoch'"),
+    ],
+    ids=[
+        "empty", "text", "truncated", "random-bytes", "npy", "foreign-npz", "object-array", "object-entry",
+        "future-format", "no-params", "no-rng", "params-size", "params-dtype", "bad-json", "unknown-layer",
+        "config-not-text", "buffer-shape", "missing-buffer", "optim-shape", "bad-loss", "unknown-optim",
+        "unknown-sched", "epoch-not-scalar",
+    ],
+)  # fmt: skip
+def test_bad_files_are_refused_with_clear_errors(trained, tmp_path, make, problem):
+    _, good = trained
+    bad = tmp_path / "bad.npz"
+    make(bad, good)
+    with pytest.raises(ValueError, match=problem) as info:
+        tn.Model.load(bad)
+    assert f"cannot load checkpoint {bad}" in str(info.value)
+
+
+def test_load_never_unpickles(trained, tmp_path, monkeypatch):
+    """A zip whose member is a pickle (numpy's object-array format) must not run any code."""
+    _, good = trained
+    called = []
+
+    class Evil:
+        def __reduce__(self):
+            return (called.append, ("pwned",))
+
+    arr = np.empty(1, dtype=object)
+    arr[0] = Evil()
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    bad = tmp_path / "evil.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w") as dst:
+        for name in src.namelist():
+            dst.writestr(name, src.read(name) if name != "params.npy" else buf.getvalue())
+    with pytest.raises(ValueError, match="pickled"):
+        tn.Model.load(bad)
+    assert called == []
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheduler_step", ["epoch", "batch"])
+def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
+    """Stop after epoch 2, resume from the checkpoint in a scrambled RNG state, finish at epoch 4:
+    the parameters equal an uninterrupted 4-epoch run's, bit for bit (dropout, Adam, scheduler,
+    batch-norm statistics, shuffling all continue exactly)."""
+    x, y, xt, yt = mnist_small
+
+    def run(epochs, **kw):
+        model = build(seed=3)
+        sched = CosineAnnealingLR(model.optimizer, T_max=4 if scheduler_step == "epoch" else 48)
+        model.fit(x, y, epochs=epochs, batch_size=100, scheduler=sched, scheduler_step=scheduler_step,
+                  validation_data=(xt, yt), verbose=0, **kw)  # fmt: skip
+        return model
+
+    full = run(4)
+    path = tmp_path / "ckpt.npz"
+    run(2, checkpoint_path=path)
+
+    tn.seed(12345)  # anything that happened in between must not matter
+    tn.get_rng().random(1000)
+    resumed = tn.Model.load(path)
+    assert resumed.epoch == 2 and resumed.scheduler_step == scheduler_step
+    history = resumed.fit(x, y, epochs=4, initial_epoch=resumed.epoch, batch_size=100,
+                          validation_data=(xt, yt), verbose=0)  # fmt: skip
+    assert history.epoch == [2, 3]
+    assert np.array_equal(resumed.net.params, full.net.params)
+    for a, b in zip(resumed.net.buffers().values(), full.net.buffers().values(), strict=True):
+        assert np.array_equal(a, b)
+    assert np.array_equal(resumed.optimizer.m, full.optimizer.m)
+    assert history.history["val_loss"] == full.history.history["val_loss"][2:]
+    assert resumed.optimizer.lr == full.optimizer.lr
+
+
+def test_resume_without_rng_differs(mnist_small, tmp_path):
+    """The RNG state in the checkpoint is what makes resume exact (the test above is not vacuous)."""
+    x, y, _, _ = mnist_small
+    full = build(seed=3)
+    full.fit(x, y, epochs=3, batch_size=100, verbose=0)
+    half = build(seed=3)
+    half.fit(x, y, epochs=2, batch_size=100, verbose=0, checkpoint_path=tmp_path / "c.npz")
+    tn.seed(777)
+    resumed = tn.Model.load(tmp_path / "c.npz", restore_rng=False)
+    resumed.fit(x, y, epochs=3, initial_epoch=2, batch_size=100, verbose=0)
+    assert not np.array_equal(resumed.net.params, full.net.params)
+
+
+# --- History I/O ---------------------------------------------------------------------------
+
+
+def test_history_json_and_plot(trained, mnist_small, tmp_path):
+    model, _ = trained
+    x, y, xt, yt = mnist_small
+    h = model.fit(x, y, epochs=4, initial_epoch=2, batch_size=100, validation_data=(xt, yt), verbose=0)
+    path = h.save(tmp_path / "history.json")
+    back = tn.History.load(path)
+    assert back.history == h.history and back.epoch == h.epoch == [2, 3]
+    assert tn.History.from_json(h.to_json()).history == h.history
+    png = h.plot(tmp_path / "curves.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "history.json", "model.npz"]
+    with pytest.raises(ValueError, match="history"):
+        tn.History.from_json("[1, 2]")
+    with pytest.raises(ValueError, match="nothing to plot"):
+        tn.History().plot(tmp_path / "empty.png")

@@ -1,0 +1,91 @@
+"""History: the per-epoch record of ``Model.fit``, as in Keras (``history.history["loss"]``)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+from .checkpoint import atomic_write
+
+
+class History:
+    """Per-epoch metrics: ``history.history[key]`` is a list with one float per epoch.
+
+    Keys written by ``fit``: ``loss``, ``accuracy`` (classification losses only), ``val_loss``
+    and ``val_accuracy`` (with validation data), ``lr`` (the learning rate at the start of the
+    epoch) and ``time`` (seconds, training plus validation). ``history.epoch`` lists the epoch
+    indices (starting at ``initial_epoch``).
+    """
+
+    def __init__(self, history: dict[str, list[float]] | None = None, epoch: list[int] | None = None) -> None:
+        self.history: dict[str, list[float]] = {k: list(v) for k, v in (history or {}).items()}
+        self.epoch: list[int] = list(epoch or [])
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        """Record one epoch's ``logs``."""
+        self.epoch.append(int(epoch))
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+    def __repr__(self) -> str:
+        return f"History(epochs={len(self)}, keys={list(self.history)})"
+
+    # --- saving ------------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps({"epoch": self.epoch, "history": self.history}, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        data = json.loads(text)
+        if not isinstance(data, dict) or not isinstance(data.get("history"), dict):
+            raise ValueError("History JSON must be an object with a 'history' mapping")
+        return cls(data["history"], data.get("epoch"))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``to_json()`` to ``path`` atomically (an existing file is never left half-written)."""
+        text = self.to_json().encode()
+        return atomic_write(path, lambda f: f.write(text))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> History:
+        return cls.from_json(Path(path).read_text())
+
+    # --- plotting ----------------------------------------------------------------------------
+
+    def plot(self, path: str | os.PathLike, title: str | None = None) -> Path:
+        """Save a PNG of loss (and accuracy, if recorded) per epoch, train vs validation.
+
+        Uses matplotlib's Agg backend on a private Figure (no pyplot, no window, thread-safe);
+        matplotlib is imported only here, so training never pays for it.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        h = self.history
+        panels = [k for k in ("loss", "accuracy") if k in h or f"val_{k}" in h]
+        if not panels:
+            raise ValueError("History.plot: nothing to plot (no loss or accuracy recorded)")
+        fig = Figure(figsize=(5 * len(panels), 3.8), layout="constrained")
+        FigureCanvasAgg(fig)
+        epochs = [e + 1 for e in self.epoch]
+        for i, key in enumerate(panels):
+            ax = fig.add_subplot(1, len(panels), i + 1)
+            for name, label in ((key, "train"), (f"val_{key}", "validation")):
+                if name in h:
+                    ax.plot(epochs[: len(h[name])], h[name], marker="o", ms=3, label=label)
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(key)
+            ax.grid(alpha=0.3)
+            ax.legend()
+        if title:
+            fig.suptitle(title)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100)
+        data = buf.getvalue()
+        return atomic_write(path, lambda f: f.write(data))
