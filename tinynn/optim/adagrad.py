@@ -1,0 +1,54 @@
+"""Adagrad: per-coordinate learning rates from the sum of squared gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyper
+
+
+class Adagrad(Optimizer):
+    r"""Adagrad (Duchi, Hazan & Singer, 2011).
+
+        g_t   = grad_t + weight_decay * p_{t-1}
+        lr_t  = lr / (1 + (t - 1) * lr_decay)
+        s_t   = s_{t-1} + g_t^2                      (s_0 = initial_accumulator_value)
+        p_t   = p_{t-1} - lr_t * g_t / (sqrt(s_t) + eps)
+
+    Defaults: lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
+    eps=1e-10, maximize=False. Same as torch.optim.Adagrad.
+    """
+
+    hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
+    buffers = ("sum_sq",)
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, maximize)
+        check_hyper("lr_decay", lr_decay, lr_decay >= 0, "must be >= 0")
+        check_hyper(
+            "initial_accumulator_value", initial_accumulator_value, initial_accumulator_value >= 0, "must be >= 0"
+        )
+        check_hyper("eps", eps, eps > 0, "must be > 0")
+        self.lr_decay = float(lr_decay)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.eps = float(eps)
+
+    def init_state(self, params: np.ndarray) -> None:
+        self.sum_sq = np.full_like(params, self.initial_accumulator_value)
+
+    def compute_step(self, g: np.ndarray) -> np.ndarray:
+        s, d = self.sum_sq, self._step
+        s += np.square(g, out=d)
+        np.sqrt(s, out=d)
+        d += self.eps
+        np.divide(g, d, out=d)
+        d *= self.lr / (1 + (self.t - 1) * self.lr_decay)
+        return d

@@ -1,0 +1,95 @@
+"""Adam and AdamW: momentum plus per-coordinate scaling, with bias correction."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyper
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), in torch's floating-point formulation.
+
+        g_t  = grad_t + weight_decay * p_{t-1}       (or p_{t-1} *= 1 - lr*weight_decay if decoupled)
+        m_t  = beta1 * m_{t-1} + (1 - beta1) * g_t
+        v_t  = beta2 * v_{t-1} + (1 - beta2) * g_t^2
+        v_t  = max(vmax_{t-1}, v_t) = vmax_t                    (amsgrad only)
+        p_t  = p_{t-1} - lr / (1 - beta1^t) * m_t / (sqrt(v_t) / sqrt(1 - beta2^t) + eps)
+
+    m and v start at 0. Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+    amsgrad=False, decoupled_weight_decay=False, maximize=False. Same as torch.optim.Adam.
+    """
+
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay", "maximize")
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, maximize)
+        for i, beta in enumerate(betas):
+            check_hyper(f"betas[{i}]", beta, 0 <= beta < 1, "must be in [0, 1)")
+        check_hyper("eps", eps, eps > 0, "must be > 0")
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps = float(eps)
+        self.amsgrad = bool(amsgrad)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+
+    @property
+    def buffers(self) -> tuple[str, ...]:
+        return ("m", "v") + ("v_max",) * self.amsgrad
+
+    def init_state(self, params: np.ndarray) -> None:
+        for name in self.buffers:
+            setattr(self, name, np.zeros_like(params))
+
+    def compute_step(self, g: np.ndarray) -> np.ndarray:
+        (b1, b2), m, v, d = self.betas, self.m, self.v, self._step
+        m *= b1
+        m += np.multiply(g, 1 - b1, out=d)                    # m = b1 m + (1 - b1) g
+        v *= b2
+        v += np.multiply(np.square(g, out=d), 1 - b2, out=d)  # v = b2 v + (1 - b2) g^2
+        if self.amsgrad:
+            v = np.maximum(self.v_max, v, out=self.v_max)     # never let the step size grow back
+        bias1 = 1 - b1**self.t
+        bias2 = 1 - b2**self.t
+        # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections moved onto scalars
+        # (Kingma & Ba, end of Sec. 2): one pass over memory less than dividing v first.
+        np.sqrt(v, out=d)
+        d += self.eps * math.sqrt(bias2)
+        np.divide(m, d, out=d)
+        d *= self.lr * math.sqrt(bias2) / bias1
+        return d
+
+
+class AdamW(Adam):
+    r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
+
+    Before the Adam update the weights shrink directly, p *= 1 - lr * weight_decay,
+    instead of adding weight_decay * p to the gradient (where Adam's scaling would
+    dilute it). This is `Adam(..., decoupled_weight_decay=True)`.
+
+    Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+    maximize=False. Same as torch.optim.AdamW.
+    """
+
+    hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize")
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True, maximize=maximize)

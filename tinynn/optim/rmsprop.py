@@ -1,0 +1,72 @@
+"""RMSProp: divide the gradient by a running RMS of recent gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer, check_hyper
+
+
+class RMSProp(Optimizer):
+    r"""RMSProp (Hinton, Coursera lecture 6e, 2012), in torch's formulation.
+
+        g_t      = grad_t + weight_decay * p_{t-1}
+        v_t      = alpha * v_{t-1} + (1 - alpha) * g_t^2
+        ga_t     = alpha * ga_{t-1} + (1 - alpha) * g_t          (centered only)
+        r_t      = sqrt(v_t - ga_t^2)  if centered  else  sqrt(v_t)
+        b_t      = momentum * b_{t-1} + g_t / (r_t + eps)        (momentum > 0 only)
+        p_t      = p_{t-1} - lr * b_t        or   p_{t-1} - lr * g_t / (r_t + eps)
+
+    All buffers start at 0. Defaults: lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
+    momentum=0, centered=False, maximize=False. Same as torch.optim.RMSprop.
+    """
+
+    hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(lr, weight_decay, maximize)
+        check_hyper("alpha", alpha, 0 <= alpha < 1, "must be in [0, 1)")
+        check_hyper("eps", eps, eps > 0, "must be > 0")
+        check_hyper("momentum", momentum, momentum >= 0, "must be >= 0")
+        self.alpha = float(alpha)
+        self.eps = float(eps)
+        self.momentum = float(momentum)
+        self.centered = bool(centered)
+
+    @property
+    def buffers(self) -> tuple[str, ...]:
+        return ("v",) + ("g_avg",) * self.centered + ("b",) * (self.momentum > 0)
+
+    def init_state(self, params: np.ndarray) -> None:
+        for name in self.buffers:
+            setattr(self, name, np.zeros_like(params))
+
+    def compute_step(self, g: np.ndarray) -> np.ndarray:
+        a, v, d = self.alpha, self.v, self._step
+        v *= a
+        v += np.multiply(np.square(g, out=d), 1 - a, out=d)
+        if self.centered:  # subtract the squared mean: a running variance instead of 2nd moment
+            self.g_avg *= a
+            self.g_avg += np.multiply(g, 1 - a, out=d)
+            np.square(self.g_avg, out=d)
+            np.subtract(v, d, out=d)
+            np.sqrt(d, out=d)
+        else:
+            np.sqrt(v, out=d)
+        d += self.eps
+        np.divide(g, d, out=d)
+        if self.momentum > 0:
+            self.b *= self.momentum
+            self.b += d
+            return np.multiply(self.b, self.lr, out=d)
+        d *= self.lr
+        return d

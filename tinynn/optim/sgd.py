@@ -1,0 +1,24 @@
+"""Plain stochastic gradient descent."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent, the simplest optimizer.
+
+        g_t      = grad_t + weight_decay * p_{t-1}       (negate grad_t first if maximize)
+        p_t      = p_{t-1} - lr * g_t
+
+    Defaults: lr=1e-3, weight_decay=0, maximize=False. Same as torch.optim.SGD with
+    momentum=0 (torch's default lr is also 1e-3).
+    """
+
+    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, maximize: bool = False) -> None:
+        super().__init__(lr, weight_decay, maximize)
+
+    def compute_step(self, g: np.ndarray) -> np.ndarray:
+        return np.multiply(g, self.lr, out=self._step)
