@@ -36,6 +36,10 @@ LAYER_NAMES = ["Dense", "Dense_xavier", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", 
 @settings(max_examples=8, deadline=None)
 @given(batch=st.integers(2, 6), width=st.integers(1, 6), seed=st.integers(0, 2**16))
 def test_layer_gradients_random_shapes(name, batch, width, seed):
+    if name == "BatchNorm1d":
+        # With 2-3 samples the normalised output hardly depends on x (two samples always map to
+        # -1 and +1), so dL/dx is ~1e-6 and differencing noise dominates; that is not a bug.
+        batch += 2
     tn.seed(seed)
     layer = make_layer(name, width)
     x = np.random.default_rng(seed).standard_normal((batch, width)) * 2
