@@ -1,0 +1,70 @@
+"""Each example script runs in its --quick mode and writes real, readable PNG figures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MIN_BYTES = 20_000  # a figure with axes, curves and a legend is far larger than this
+
+# script -> the PNGs its quick mode must write
+EXPECTED = {
+    "optimizer_paths.py": [f"optimizer_paths_{name}.png" for name in ("quadratic", "rosenbrock", "beale", "saddle")],
+    "compare_optimizers.py": ["compare_optimizers.png"],
+}
+
+
+def run_example(script: str, out: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick", "--out", str(out)],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+    assert result.returncode == 0, f"{script} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+def check_png(path: Path) -> None:
+    assert path.is_file(), f"{path.name} was not written"
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE, f"{path.name} is not a PNG"
+    assert len(data) > MIN_BYTES, f"{path.name} is suspiciously small ({len(data)} bytes)"
+    image = mpimg.imread(path)
+    height, width = image.shape[:2]
+    assert image.ndim == 3 and image.shape[2] in (3, 4), f"{path.name}: unexpected pixel layout {image.shape}"
+    assert 300 <= height <= 4000 and 400 <= width <= 4000, f"{path.name}: odd size {width}x{height}"
+    assert width >= height, f"{path.name}: expected a landscape figure, got {width}x{height}"
+    assert image[..., :3].std() > 0.02, f"{path.name} looks blank"
+
+
+@pytest.mark.parametrize("script", sorted(EXPECTED))
+def test_example_writes_pngs(script: str, tmp_path: Path) -> None:
+    assert (EXAMPLES / script).is_file(), f"examples/{script} is missing"
+    result = run_example(script, tmp_path)
+    for name in EXPECTED[script]:
+        check_png(tmp_path / name)
+    if script == "compare_optimizers.py":
+        check_table(tmp_path / "compare_optimizers.md", result.stdout)
+
+
+def check_table(path: Path, stdout: str) -> None:
+    """The Markdown table: one row per optimizer, also printed to stdout."""
+    table = path.read_text(encoding="utf-8")
+    for name in ("SGD", "SGDm", "Adagrad", "RMSProp", "Adam"):
+        assert f"| {name} " in table, f"no row for {name} in compare_optimizers.md"
+    assert "|---" in table or "| ---" in table or "|:--" in table
+    assert table.strip().splitlines()[-1] in stdout, "the table should also be printed"
