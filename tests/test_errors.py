@@ -15,7 +15,8 @@ def net():
 
 
 def test_wrong_input_width(net):
-    with pytest.raises(ValueError, match=r"Dense\(784 -> 256\) got input of shape \(32, 100\); expected \(batch, 784\)"):
+    expected = r"Dense\(784 -> 256\) got input of shape \(32, 100\); expected \(batch, 784\)"
+    with pytest.raises(ValueError, match=expected):
         net.forward(np.zeros((32, 100), np.float32))
 
 
