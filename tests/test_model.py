@@ -104,3 +104,15 @@ def test_regression_with_mse():
         loss = model.train_step(x, y)
     assert loss < 1e-4
     assert np.allclose(model.net.layers[0].params["w"].ravel(), [1, -2, 0.5], atol=1e-2)
+
+
+def test_inference_keeps_no_scratch_buffers_alive():
+    tn.seed(0)
+    net = tn.Net([L.Dense(2, 64), L.ReLU(), L.Dense(64, 3)])
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD())
+    x, y = blobs(3000)
+    model.train_step(x[:32], y[:32])
+    model.predict(x, batch_size=3000)
+    model.evaluate(x, y, batch_size=3000)
+    assert all(not layer._scratch for layer in net.layers)
+    model.train_step(x[:32], y[:32])  # and training goes on as before

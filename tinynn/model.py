@@ -117,6 +117,7 @@ class Model:
             batches = BatchIterator(batch_size, shuffle=False)(x)
             return np.concatenate([self.net.forward(xb) for xb, _ in batches])
         finally:
+            self.net.free_buffers()  # inference-sized scratch arrays must not outlive the call
             if was_training:
                 self.net.train()
 
@@ -142,6 +143,7 @@ class Model:
                     c, s = correct_fn(preds, yb)
                     correct, scored = correct + c, scored + s
         finally:
+            self.net.free_buffers()  # inference-sized scratch arrays must not outlive the call
             if was_training:
                 self.net.train()
         result = {"loss": total / seen}
