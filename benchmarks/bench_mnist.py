@@ -1,0 +1,406 @@
+"""The reference workload: one epoch of MNIST on a 784-256-128-10 ReLU MLP, tinynn vs PyTorch.
+
+    python benchmarks/bench_mnist.py                    # timings, optimizer steps, peak RSS
+    python benchmarks/bench_mnist.py --accuracy         # + test accuracy, 3 seeds x 5 epochs each
+    python benchmarks/bench_mnist.py --no-torch --json out.json
+
+One epoch = one shuffled pass over the 60,000 training images in batches of 128 (469 steps,
+the last of 96), float32, softmax cross-entropy, optimizers Adam(lr=1e-3) and
+SGD(lr=0.1, momentum=0.9). The uint8 images stay in memory and each batch is scaled to [0, 1]
+when drawn, in both frameworks.
+
+Machines drift between a fast and a slow state, so every measured workload runs ONE epoch in
+turn, round after round, in this one process: tinynn Adam, PyTorch Adam, tinynn SGDm,
+PyTorch SGDm, tinynn via ``Model.fit``, and the "GEMM floor" (the 8 matrix products of each
+step alone: 3 forward, 3 weight gradients, 2 input gradients, same shapes and layouts as
+tinynn's). The first ``--warmup`` rounds are discarded; the table shows medians.
+PyTorch is optional: without it (or with ``--no-torch``) only tinynn's numbers are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+N_PARAMS = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10  # 235,146
+SIZES = (784, 256, 128, 10)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=5, help="timed epochs per workload (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--accuracy", action="store_true", help="also train 5 epochs x 3 seeds per framework")
+    p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train`")
+    p.add_argument("--rss-args", default="", help="extra arguments for the `tinynn train` RSS run")
+    p.add_argument("--optim-repeats", type=int, default=200, help="timed optimizer steps (default 200)")
+    p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
+    return p.parse_args()
+
+
+# --- environment -----------------------------------------------------------------------------
+
+
+def machine_info(threads: int) -> dict:
+    import numpy as np
+
+    info = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "threads": threads,
+        "cpu": "unknown",
+        "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        info["cpu"] = platform.processor() or "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [
+            {k: lib.get(k) for k in ("internal_api", "version", "threading_layer", "architecture", "num_threads")}
+            for lib in threadpool_info()
+            if lib.get("user_api") == "blas"
+        ]
+    except ImportError:
+        blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+        info["blas"] = [{k: blas.get(k) for k in ("name", "version")}]
+    return info
+
+
+def limit_threads(threads: int):
+    """Pin BLAS (and OpenMP) pools; returns the threadpoolctl limiter or None."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(threads)
+
+
+# --- workloads: each is a callable running one epoch ------------------------------------------
+
+
+def tinynn_workload(x, y, opt_name: str, via_fit: bool = False) -> Callable[[], None]:
+    import tinynn as tn
+    from tinynn import layers as L
+
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+    opt = tn.optim.Adam(lr=1e-3) if opt_name == "Adam" else tn.optim.SGDm(lr=0.1, momentum=0.9)
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), opt)
+    batches = tn.data.BatchIterator(128)
+
+    def epoch() -> None:
+        if via_fit:
+            model.fit(x, y, epochs=1, batch_size=128, verbose=0)
+        else:
+            for xb, yb in batches(x, y):
+                model.train_step(xb, yb)
+
+    return epoch
+
+
+def torch_workload(torch, x, y, opt_name: str) -> Callable[[], None]:
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    if opt_name == "Adam":
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)  # uint8 images, int64 labels
+    n = len(xt)
+
+    def epoch() -> None:
+        perm = torch.randperm(n)
+        for start in range(0, n, 128):
+            idx = perm[start : start + 128]
+            xb, yb = xt[idx].float().div_(255), yt[idx]
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    epoch.model = model  # for the accuracy check
+    return epoch
+
+
+def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:
+    """The 8 matmuls of each step, nothing else: the floor numpy's BLAS sets for an epoch."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    ws = [rng.standard_normal((a, b), dtype=f32) for a, b in zip(SIZES[:-1], SIZES[1:], strict=True)]
+    dws = [np.empty_like(w) for w in ws]
+
+    def arrays(b: int):
+        acts = [rng.standard_normal((b, k), dtype=f32) for k in SIZES]  # x, h1, h2, logits
+        grads = [np.empty((b, k), f32) for k in SIZES]  # dL/d(acts)
+        return acts, grads
+
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    bufs = {b: arrays(b) for b in set(sizes)}
+
+    def epoch() -> None:
+        for b in sizes:
+            acts, grads = bufs[b]
+            for i in range(3):  # forward: h_{i+1} = h_i @ w_i
+                np.matmul(acts[i], ws[i], out=acts[i + 1])
+            for i in (2, 1, 0):  # backward: dw_i = h_i.T @ g_{i+1}; g_i = g_{i+1} @ w_i.T (not for the input)
+                np.matmul(acts[i].T, acts[i + 1], out=dws[i])
+                if i:
+                    np.matmul(acts[i + 1], ws[i].T, out=grads[i])
+
+    return epoch
+
+
+def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Run one epoch of each workload in turn, ``warmup + rounds`` times; epoch times per workload."""
+    times: dict[str, list[float]] = {name: [] for name in workloads}
+    names, last = list(workloads), {}
+    for r in range(warmup + rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no workload always first
+        for name in order:
+            start = time.perf_counter()
+            workloads[name]()
+            elapsed = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(elapsed)
+            last[name] = elapsed
+        done = ", ".join(f"{k} {last[k]:.3f}s" for k in names)
+        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
+    return times
+
+
+# --- optimizer step, memory, accuracy --------------------------------------------------------
+
+
+def optimizer_steps(torch, repeats: int, rounds: int = 3) -> dict[str, dict[str, float]]:
+    """Median step time (s) on N_PARAMS float32 params, alternating tinynn and torch (default impl)."""
+    sys.path.insert(0, str(HERE))
+    import bench_optim  # the optim engineer's benchmark: same setup, reused
+
+    out = {}
+    for name in ("SGD", "SGDm", "Adagrad", "RMSProp", "Adam"):
+        ours, theirs, foreach = [], [], []
+        for _ in range(rounds):
+            ours.append(bench_optim.bench_tinynn(name, N_PARAMS, repeats))
+            if torch is not None:  # default = the for-loop implementation for CPU tensors
+                theirs.append(bench_optim.bench_torch(torch, name, N_PARAMS, repeats, None))
+                foreach.append(bench_optim.bench_torch(torch, name, N_PARAMS, repeats, True))
+        out[name] = {"tinynn": statistics.median(ours)}
+        if theirs:
+            out[name]["torch"] = statistics.median(theirs)
+            out[name]["torch_foreach"] = statistics.median(foreach)
+    return out
+
+
+def scratch_after_eval(x, y, xt, yt) -> dict[str, float]:
+    """MiB of layer scratch arrays still held after one training step, and after evaluating
+    (then predicting) the 10,000 test images in one batch: is inference leaving big buffers behind?"""
+    import tinynn as tn
+    from tinynn import layers as L
+
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+
+    def held() -> float:
+        return sum(a.nbytes for layer in net.layers for a in layer._scratch.values()) / 2**20
+
+    model.train_step(*next(iter(tn.data.BatchIterator(128)(x, y))))
+    out = {"after train_step": held()}
+    model.evaluate(xt, yt, batch_size=len(xt))
+    out["after evaluate(10k, batch_size=10k)"] = held()
+    model.predict(xt, batch_size=len(xt))
+    out["after predict(10k, batch_size=10k)"] = held()
+    return out
+
+
+def peak_rss_mib(extra_args: str) -> dict:
+    """Peak RSS of the default ``tinynn train`` run (``python -m tinynn train``, what the console
+    script runs), into a temporary --out folder.
+
+    Measured by a small intermediate Python process: a child forked straight from this one would
+    inherit this process's (large) high-water mark in ``ru_maxrss``.
+    """
+    probe = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)\n"
+        "lines = r.stdout.strip().splitlines()\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, lines[-1] if lines else '')\n"
+    )
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "tinynn", "train", "--out", out, *extra_args.split()]
+        shown = " ".join(["python", *cmd[1:]]).replace(out, "<tmp>")
+        start = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", probe, *cmd], capture_output=True, text=True, check=True)
+    code, maxrss_kib, last_line = (res.stdout.rstrip("\n").split(" ", 2) + [""])[:3]
+    if code != "0":
+        return {"cmd": shown, "error": f"exit code {code}"}
+    return {
+        "cmd": shown,
+        "peak_rss_mib": int(maxrss_kib) / 1024,  # Linux reports KiB
+        "seconds": time.perf_counter() - start,
+        "last_line": last_line,
+    }
+
+
+def accuracy(torch, x, y, xt, yt, seeds=(0, 1, 2), epochs: int = 5) -> dict[str, list[float]]:
+    """Test accuracy after ``epochs`` epochs of Adam(1e-3), batch 128, each framework's default init."""
+    import numpy as np
+
+    import tinynn as tn
+    from tinynn import layers as L
+
+    res: dict[str, list[float]] = {"tinynn": [], "torch": []}
+    for seed in seeds:
+        tn.seed(seed)
+        net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+        model.fit(x, y, epochs=epochs, batch_size=128, verbose=0)
+        res["tinynn"].append(model.evaluate(xt, yt)["accuracy"])
+        print(f"  accuracy seed {seed}: tinynn {res['tinynn'][-1]:.4f}", file=sys.stderr)
+        if torch is None:
+            continue
+        torch.manual_seed(seed)
+        run_epoch = torch_workload(torch, x, y, "Adam")
+        for _ in range(epochs):
+            run_epoch()
+        with torch.no_grad():
+            logits = run_epoch.model(torch.from_numpy(xt).float().div_(255))
+        res["torch"].append(float((logits.argmax(1).numpy() == np.asarray(yt)).mean()))
+        print(f"  accuracy seed {seed}: torch {res['torch'][-1]:.4f}", file=sys.stderr)
+    if not res["torch"]:
+        del res["torch"]
+    return res
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def table(results: dict) -> str:
+    """Markdown table. Times are medians over rounds; every ratio is the median of the ratios
+    of the SAME round (adjacent epochs), which cancels most of the machine's drift."""
+    ep = results["epochs"]
+    med = {k: statistics.median(v) for k, v in ep.items()}
+
+    def ratio(a: str, b: str) -> float | None:
+        if a not in ep or b not in ep:
+            return None
+        return statistics.median(x / y for x, y in zip(ep[a], ep[b], strict=True))
+
+    def num(v: float | None, fmt: str = "{:.3f}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    rows = ["| measurement | tinynn | PyTorch | ratio |", "|---|---:|---:|---:|"]
+    for opt in ("Adam", "SGDm"):
+        rows.append(f"| epoch, {opt} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
+                    f"{num(med.get(f'torch {opt}'))} | {num(ratio(f'tinynn {opt}', f'torch {opt}'), '{:.2f}')} |")
+    if "tinynn Adam fit" in med:
+        rows.append(f"| epoch, Adam, via `Model.fit(verbose=0)` (s); ratio fit / train_step loop | "
+                    f"{med['tinynn Adam fit']:.3f} | | {num(ratio('tinynn Adam fit', 'tinynn Adam'), '{:.2f}')} |")
+    rows.append(f"| GEMM-only epoch: the 8 matmuls per step alone, numpy's BLAS (s) | {med['GEMM floor']:.3f} | | |")
+    for opt in ("Adam", "SGDm"):
+        theirs = ratio(f"torch {opt}", "GEMM floor")
+        rows.append(f"| epoch / GEMM-only epoch, {opt} | {num(ratio(f'tinynn {opt}', 'GEMM floor'), '{:.2f}x')} | "
+                    f"{num(theirs, '{:.2f}x')} | |")
+    for name, t in results.get("optimizer_step", {}).items():
+        ours, theirs = t["tinynn"] * 1e3, t.get("torch")
+        extra = f" (torch foreach=True: {t['torch_foreach'] * 1e3:.3f})" if "torch_foreach" in t else ""
+        ratio_ = theirs and ours / (theirs * 1e3)
+        rows.append(f"| optimizer step {name}, {N_PARAMS:,} params (ms); torch default impl.{extra} | "
+                    f"{ours:.3f} | {num(theirs and theirs * 1e3)} | {num(ratio_, '{:.2f}')} |")
+    rss = results.get("rss")
+    if rss:
+        value = f"{rss['peak_rss_mib']:.0f}" if "peak_rss_mib" in rss else rss.get("error", "-")
+        rows.append(f"| peak RSS, `{rss['cmd']}` (MiB) | {value} | | |")
+    for what, mib in results.get("scratch_after_eval_mib", {}).items():
+        rows.append(f"| layer scratch arrays held {what} (MiB) | {mib:.1f} | | |")
+    acc = results.get("accuracy")
+    if acc:
+        def fmt(v):
+            return f"{statistics.mean(v):.4f} ± {statistics.pstdev(v):.4f}"
+        rows.append(f"| test accuracy, Adam 1e-3, 5 epochs, {len(acc['tinynn'])} seeds (mean ± sd) | "
+                    f"{fmt(acc['tinynn'])} | {fmt(acc['torch']) if 'torch' in acc else '-'} | |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    args = parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # before numpy/torch load their pools; also inherited by the RSS run
+
+    import numpy as np
+
+    import tinynn as tn
+
+    limiter = limit_threads(args.threads)
+    info = machine_info(args.threads)  # before torch joins the process: BLAS here is numpy's
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+            info["torch"] = torch.__version__
+        except ImportError:
+            pass
+
+    (x, y), (xt, yt) = tn.data.load_mnist(dtype=np.uint8)
+    print(f"tinynn {tn.__version__}, numpy {info['numpy']}, {info['cpu']} ({info['cpus']} cpus), "
+          f"threads={args.threads}" + (f", torch {torch.__version__}" if torch else ", torch not used"),
+          file=sys.stderr)
+
+    results: dict = {"machine": info, "args": vars(args)}
+    workloads = {}
+    for opt in ("Adam", "SGDm"):
+        tn.seed(0)
+        workloads[f"tinynn {opt}"] = tinynn_workload(x, y, opt)
+        if torch is not None:
+            torch.manual_seed(0)
+            workloads[f"torch {opt}"] = torch_workload(torch, x, y, opt)
+    workloads["tinynn Adam fit"] = tinynn_workload(x, y, "Adam", via_fit=True)
+    workloads["GEMM floor"] = gemm_workload(len(x))
+    print("epochs, interleaved ...", file=sys.stderr)
+    results["epochs"] = interleaved(workloads, args.epochs, args.warmup)
+
+    results["scratch_after_eval_mib"] = scratch_after_eval(x, y, xt, yt)
+    print("optimizer steps ...", file=sys.stderr)
+    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats)
+    if not args.no_rss:  # after the timings: a long run right before them can tip the machine into its slow state
+        print("peak RSS of `tinynn train` ...", file=sys.stderr)
+        results["rss"] = peak_rss_mib(args.rss_args)
+    if args.accuracy:
+        print("accuracy ...", file=sys.stderr)
+        results["accuracy"] = accuracy(torch, x, y, xt, yt)
+
+    blas = ", ".join(f"{b.get('internal_api') or b.get('name')} {b.get('version')}"
+                     f" ({b.get('architecture', '?')}, {b.get('num_threads', '?')} threads)" for b in info["blas"])
+    print(f"\nMachine: {info['cpu']}, {info['cpus']} cpus; Python {info['python']}, numpy {info['numpy']} "
+          f"with {blas}" + (f"; torch {info['torch']}" if "torch" in info else "")
+          + f"; threads={args.threads}; OPENBLAS env: {info['openblas_env'] or 'none'}")
+    print(f"Medians of {args.epochs} epochs per workload after {args.warmup} warm-up round(s), interleaved.\n")
+    print(table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    del limiter
+
+
+if __name__ == "__main__":
+    main()
