@@ -260,3 +260,13 @@ def test_history_json_and_plot(trained, mnist_small, tmp_path):
         tn.History.from_json("[1, 2]")
     with pytest.raises(ValueError, match="nothing to plot"):
         tn.History().plot(tmp_path / "empty.png")
+
+
+def test_saved_files_get_an_ordinary_file_mode(tmp_path):
+    """The temp file behind an atomic save is owner-only; the finished file must not stay so."""
+    import stat
+
+    tn.seed(0)
+    model = tn.Model(tn.Net([tn.layers.Dense(3, 2)]), tn.losses.MSE(), tn.optim.SGD())
+    path = model.save(tmp_path / "m.npz")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

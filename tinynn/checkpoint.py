@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import losses, optim, rng
+from .fileio import atomic_write
 from .net import Net
 from .optim import lr_scheduler
 
@@ -39,31 +38,6 @@ if TYPE_CHECKING:
 
 FORMAT = "tinynn-checkpoint-1"
 _REQUIRED = ("tinynn_format", "net_config", "loss_config", "params", "optim_class", "rng_state", "epoch")
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> Path:
-    """Call ``write(f)`` on a temp file beside ``path``, then rename it onto ``path``.
-
-    Why: a crash or error mid-write leaves the old file intact (never a half-written one), and
-    the temp file is removed. ``os.replace`` is atomic on POSIX and Windows within a directory.
-    """
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
 
 
 def _text(s: str) -> np.ndarray:

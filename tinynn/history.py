@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from .checkpoint import atomic_write
+from .fileio import atomic_write
 
 
 class History:

@@ -1,15 +1,15 @@
 """Fetch a file from a list of mirrors, verified before it is put in place.
 
 Each attempt streams into a temporary file in the destination folder; the file is renamed
-to its final name (``os.replace``, atomic) only once ``verify`` accepts it, so a failed or
-interrupted download never leaves a half-written file behind. Standard library only.
+to its final name (:func:`tinynn.fileio.atomic_write`) only once ``verify`` accepts it, so a
+failed or interrupted download never leaves a half-written file behind.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from tqdm.auto import tqdm
+
+from ..fileio import atomic_write
 
 DEFAULT_TIMEOUT = 30.0  # seconds, for connecting and for each read
 
@@ -50,21 +52,12 @@ def download_file(
     attempts: list[tuple[str, str]] = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=dest_dir)
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                _fetch(url, out, timeout, progress, desc=filename)
-            if verify is not None:
-                verify(tmp)
-            tmp.chmod(0o644)  # mkstemp makes it owner-only
-            os.replace(tmp, target)
-            return target
+            fetch = functools.partial(_fetch, url, timeout=timeout, progress=progress, desc=filename)
+            return atomic_write(target, fetch, verify)
         except (OSError, ValueError, EOFError, http.client.HTTPException) as err:
             # URLError, HTTPError and timeouts are OSErrors; a bad checksum is a ValueError
             attempts.append((url, _reason(err)))
-        finally:
-            tmp.unlink(missing_ok=True)
     tried = "\n".join(f"  - {url}: {reason}" for url, reason in attempts) or "  (no mirrors given)"
     raise DownloadError(f"could not download {filename} into {dest_dir}; mirrors tried:\n{tried}", attempts)
 
