@@ -249,8 +249,7 @@ class Model:
                     if step % 16 == 0:
                         bar.set_postfix_str(f"loss={total / seen:.4f}", refresh=False)
             bar.close()
-            p = net.params
-            if not math.isfinite(p.sum()) and not np.isfinite(p).all():
+            if not np.isfinite(net.params).all():
                 raise _diverged(epoch, len(batches), len(batches), "the parameters")
 
             logs = {"loss": total / seen}
