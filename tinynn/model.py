@@ -6,7 +6,8 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,15 +112,9 @@ class Model:
             raise ValueError(f"predict: batch_size must be positive, got {batch_size}")
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"predict got input of shape {x.shape}; expected a non-empty batch")
-        was_training = self.net.training
-        self.net.eval()
-        try:
+        with self._inference():
             batches = BatchIterator(batch_size, shuffle=False)(x)
             return np.concatenate([self.net.forward(xb) for xb, _ in batches])
-        finally:
-            self.net.free_buffers()  # inference-sized scratch arrays must not outlive the call
-            if was_training:
-                self.net.train()
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> dict[str, float]:
         """Mean loss (and accuracy, for classification losses) over ``(x, y)``, in eval mode.
@@ -132,9 +127,7 @@ class Model:
         batches = BatchIterator(batch_size, shuffle=False)(x, y)
         correct_fn = _correct_fn(self.loss)
         total, seen, correct, scored = 0.0, 0, 0, 0
-        was_training = self.net.training
-        self.net.eval()
-        try:
+        with self._inference():
             for xb, yb in batches:
                 preds = self.net.forward(xb)
                 total += self.loss.loss(preds, yb) * len(xb)
@@ -142,14 +135,22 @@ class Model:
                 if correct_fn is not None:
                     c, s = correct_fn(preds, yb)
                     correct, scored = correct + c, scored + s
-        finally:
-            self.net.free_buffers()  # inference-sized scratch arrays must not outlive the call
-            if was_training:
-                self.net.train()
         result = {"loss": total / seen}
         if correct_fn is not None:
             result["accuracy"] = correct / scored
         return result
+
+    @contextmanager
+    def _inference(self) -> Iterator[None]:
+        """Eval mode for the block; afterwards the previous mode, and no inference-sized buffers."""
+        was_training = self.net.training
+        self.net.eval()
+        try:
+            yield
+        finally:
+            self.net.free_buffers()  # scratch arrays sized for big inference batches must not linger
+            if was_training:
+                self.net.train()
 
     # --- training ------------------------------------------------------------------------
 
