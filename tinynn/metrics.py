@@ -115,7 +115,7 @@ def classification_report(
         row = "".join(num.format(stats[k][i]) for k in ("precision", "recall", "f1"))
         lines.append(f"{name:>{width}}{row}{support[i]:>10d}")
     lines.append("")
-    acc = float(np.mean(t == p))
+    acc = accuracy(p, t)
     lines.append(f"{'accuracy':>{width}}{'':>20}{num.format(acc)}{total:>10d}")
     weights = support / total
     for label, avg in (("macro avg", np.mean), ("weighted avg", lambda v: np.sum(v * weights))):
