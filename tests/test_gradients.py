@@ -139,3 +139,28 @@ def test_gradcheck_restores_the_rng():
     tn.seed(5)
     tn.gradcheck.check_layer(L.Dropout(0.5), np.ones((3, 3)))
     assert tn.get_rng().random() == expected
+
+
+# Every registered layer type -> the test that gradient-checks it. A new layer that is not listed
+# here fails the test below, so no layer can skip its gradient check.
+GRADCHECK_TABLE = {name: "tests/test_gradients.py::test_layer_gradients_random_shapes" for name in
+                   ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
+                    "BatchNorm1d"]}
+
+
+def test_every_registered_layer_is_gradient_checked():
+    import importlib
+    from pathlib import Path
+
+    missing = sorted(set(L.LAYERS) - set(GRADCHECK_TABLE))
+    assert not missing, f"layers without a gradient check in GRADCHECK_TABLE: {missing}"
+    root = Path(__file__).resolve().parent.parent
+    for name, where in GRADCHECK_TABLE.items():
+        path, func = where.split("::")
+        module = importlib.import_module(Path(path).stem)
+        assert callable(getattr(module, func, None)), f"{name}: {where} does not exist"
+        assert (root / path).is_file()
+    # The random-shape test really builds each layer it claims to check.
+    built = {type(make_layer(n, 2)).__name__ for n in LAYER_NAMES}
+    claimed = {n for n, w in GRADCHECK_TABLE.items() if w.endswith("test_layer_gradients_random_shapes")}
+    assert claimed <= built

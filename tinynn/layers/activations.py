@@ -1,0 +1,169 @@
+"""Elementwise activations and softmax."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .base import Layer, register_layer
+
+
+@register_layer
+class ReLU(Layer):
+    """``y = max(x, 0)``; ``dL/dx = g * [x > 0]``.
+
+    Both are one multiply by the same 0/1 mask, kept from forward for backward: ``y = x * mask``
+    (equal to ``max(x, 0)`` for finite x), ``dL/dx = g * mask``. A float mask is faster than a
+    boolean one (which numpy would cast on every multiply) and than ``np.maximum(x, 0)``.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        mask = self._mask = self._buffer("mask", x.shape, x.dtype)
+        np.greater(x, 0, out=mask)  # 1.0 where x > 0, else 0.0
+        out = self._buffer("out", x.shape, x.dtype)
+        np.multiply(x, mask, out=out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.multiply(grad, self._mask, out=dx)
+        return dx
+
+
+@register_layer
+class LeakyReLU(Layer):
+    """``y = x`` for ``x > 0`` else ``slope * x``; ``dL/dx = g`` or ``slope * g`` likewise."""
+
+    def __init__(self, slope: float = 0.01) -> None:
+        super().__init__()
+        if not 0 <= slope:
+            raise ValueError(f"LeakyReLU: slope must be >= 0, got {slope}")
+        self.slope = float(slope)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # factor = 1 where x > 0 else slope; then y = x * factor and dL/dx = g * factor.
+        self._factor = self._buffer("factor", x.shape, x.dtype)
+        self._factor.fill(self.slope)
+        np.copyto(self._factor, 1, where=x > 0)
+        out = self._buffer("out", x.shape, x.dtype)
+        np.multiply(x, self._factor, out=out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.multiply(grad, self._factor, out=dx)
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {"slope": self.slope}
+
+
+@register_layer
+class Sigmoid(Layer):
+    """``s = 1 / (1 + exp(-x))``; ``dL/dx = g * s * (1 - s)``.
+
+    Computed as ``(1 + tanh(x / 2)) / 2``, the same function without overflow for large |x|.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        s = self._buffer("out", x.shape, x.dtype)
+        np.multiply(x, 0.5, out=s)
+        np.tanh(s, out=s)
+        s += 1
+        s *= 0.5
+        self._s = s
+        return s
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.subtract(1, self._s, out=dx)
+        dx *= self._s
+        dx *= grad
+        return dx
+
+
+@register_layer
+class Tanh(Layer):
+    """``t = tanh(x)``; ``dL/dx = g * (1 - t^2)``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._t = self._buffer("out", x.shape, x.dtype)
+        np.tanh(x, out=self._t)
+        return self._t
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.square(self._t, out=dx)
+        np.subtract(1, dx, out=dx)
+        dx *= grad
+        return dx
+
+
+@register_layer
+class GELU(Layer):
+    """GELU, tanh approximation (as torch's ``approximate="tanh"``; Hendrycks & Gimpel 2016).
+
+    ``y = x/2 * (1 + t)``, ``t = tanh(u)``, ``u = c (x + k x^3)``, ``c = sqrt(2/pi)``, ``k = 0.044715``.
+    ``dy/dx = (1 + t)/2 + x/2 * (1 - t^2) * c (1 + 3 k x^2)``.
+    """
+
+    _C = math.sqrt(2.0 / math.pi)
+    _K = 0.044715
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
+        t = self._t = self._buffer("t", x.shape, x.dtype)
+        np.multiply(x, x, out=t)
+        t *= self._K * self._C
+        t += self._C
+        t *= x
+        np.tanh(t, out=t)
+        out = self._buffer("out", x.shape, x.dtype)
+        np.add(t, 1, out=out)
+        out *= x
+        out *= 0.5
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        x, t = self._x, self._t
+        dx = self._buffer("dx", x.shape, x.dtype)
+        tmp = self._buffer("tmp", x.shape, x.dtype)
+        np.multiply(x, x, out=dx)  # dx = c (1 + 3k x^2) * x/2 * (1 - t^2)
+        dx *= 3 * self._K * self._C
+        dx += self._C
+        dx *= x
+        dx *= 0.5
+        np.multiply(t, t, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        dx *= tmp
+        np.add(t, 1, out=tmp)  # + (1 + t)/2
+        tmp *= 0.5
+        dx += tmp
+        dx *= grad
+        return dx
+
+
+@register_layer
+class Softmax(Layer):
+    """``s_i = exp(x_i) / sum_j exp(x_j)`` over the last axis; ``dL/dx = s * (g - sum(g * s))``.
+
+    For classification prefer ``losses.SoftmaxCrossEntropy`` on raw logits: it fuses the two
+    and is more stable. This layer is for when you need the probabilities inside a net.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        s = self._s = self._buffer("out", x.shape, x.dtype)
+        np.subtract(x, x.max(axis=-1, keepdims=True), out=s)  # exp can't overflow now
+        np.exp(s, out=s)
+        s /= s.sum(axis=-1, keepdims=True)
+        return s
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.multiply(grad, self._s, out=dx)
+        dot = dx.sum(axis=-1, keepdims=True)
+        np.subtract(grad, dot, out=dx)
+        dx *= self._s
+        return dx

@@ -1,0 +1,110 @@
+"""Layers: each maps ``x -> y`` in ``forward`` and ``dL/dy -> dL/dx`` in ``backward``.
+
+A layer with trainable tensors keeps them in ``layer.params`` (name -> array) and writes
+their gradients into ``layer.grads`` during ``backward``. Once the layer joins a
+:class:`tinynn.Net`, both dicts hold views into the net's one flat parameter and gradient
+vector, so an optimizer updates every layer at once.
+
+Speed notes that shape the code:
+
+- ``backward`` *overwrites* ``layer.grads`` (no accumulation), so no zeroing pass is needed.
+- Outputs and input gradients go into buffers the layer owns and reuses while the batch
+  shape repeats. A layer's output is therefore only valid until its next ``forward``;
+  :class:`tinynn.Net` copies the final output before handing it to the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import numpy as np
+
+Shape = tuple[int | None, ...]
+
+
+class Layer:
+    """Base class. Subclasses implement ``forward`` and ``backward``."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}  # state that is saved but not trained
+        self.training = True
+        # Net switches this off for its first layer: nobody needs dL/d(input images).
+        self.input_grad = True
+        self._scratch: dict[str, np.ndarray] = {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """Shape of the output for an input of ``input_shape`` (``None`` = any batch size)."""
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-able data, enough to rebuild the layer."""
+        return {}
+
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A reusable scratch array. A smaller batch gets a leading slice of the big one."""
+        buf = self._scratch.get(name)
+        if (
+            buf is None
+            or buf.dtype != dtype
+            or buf.shape[1:] != shape[1:]
+            or buf.shape[0] < shape[0]
+        ):
+            buf = np.empty(shape, dtype=dtype)
+            self._scratch[name] = buf
+        return buf[: shape[0]]
+
+    def free_buffers(self) -> None:
+        """Drop scratch arrays (they are re-created on the next forward)."""
+        self._scratch.clear()
+
+    def _expect_2d(self, x: np.ndarray, width: int | None = None) -> None:
+        if x.ndim != 2 or (width is not None and x.shape[1] != width):
+            want = f"(batch, {width})" if width is not None else "(batch, features)"
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected {want}")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+LAYERS: dict[str, type[Layer]] = {}
+"""Every layer type a checkpoint may name: class name -> class. Fill it with ``register_layer``."""
+
+L = TypeVar("L", bound=type[Layer])
+
+
+def register_layer(cls: L) -> L:
+    """Class decorator: make ``cls`` loadable by name from a saved net (``Net.from_config``).
+
+    Built-in layers are registered where they are defined; register your own layer the same way
+    before loading a checkpoint that uses it.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Layer)):
+        raise TypeError(f"register_layer expects a Layer subclass, got {cls!r}")
+    known = LAYERS.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise ValueError(f"a different layer named {cls.__name__!r} is already registered ({known!r})")
+    LAYERS[cls.__name__] = cls
+    return cls
+
+
+def from_config(config: dict[str, Any]) -> Layer:
+    """Rebuild a layer from ``{"type": name, "config": {...}}`` (as written by ``Net.get_config``)."""
+    name = config.get("type")
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer type {name!r}; known: {', '.join(sorted(LAYERS))}")
+    try:
+        return LAYERS[name](**config.get("config", {}))
+    except TypeError as e:
+        raise ValueError(f"bad config for layer {name}: {config.get('config')!r} ({e})") from None

@@ -1,0 +1,83 @@
+"""Fully connected layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import init as initializers
+from .base import Layer, Shape, register_layer
+
+
+@register_layer
+class Dense(Layer):
+    """Fully connected layer: ``y = x @ w + b`` with ``w`` of shape (in_features, out_features).
+
+    Backward, for ``g = dL/dy``: ``dL/dw = x.T @ g``, ``dL/db = sum_batch g``, ``dL/dx = g @ w.T``.
+    ``x.T`` and ``w.T`` are views: BLAS reads them transposed, nothing is copied.
+
+    Defaults: ``w_init="he_uniform"`` (He et al. 2015, gain sqrt(2): right for ReLU nets),
+    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        w_init: str | initializers.Initializer = "he_uniform",
+        b_init: str | initializers.Initializer = "zeros",
+    ) -> None:
+        super().__init__()
+        for name, n in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
+                raise ValueError(f"Dense: {name} must be a positive integer, got {n!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        try:
+            w_init, b_init = initializers.get(w_init), initializers.get(b_init)
+        except ValueError as e:
+            raise ValueError(f"{self!r}: {e}") from None
+        self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
+        self.params["b"] = b_init((self.out_features,), np.float32)
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._expect_2d(x, self.in_features)
+        w = self.params["w"]
+        if x.dtype != w.dtype:
+            x = x.astype(w.dtype)
+        self._x = x
+        out = self._buffer("out", (x.shape[0], self.out_features), w.dtype)
+        np.matmul(x, w, out=out)
+        out += self.params["b"]
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        x, w = self._x, self.params["w"]
+        if x is None:
+            raise RuntimeError(f"{self!r}: backward called before forward")
+        if grad.shape != (x.shape[0], self.out_features):
+            raise ValueError(
+                f"{self!r}: backward got gradient of shape {grad.shape}; "
+                f"expected {(x.shape[0], self.out_features)}"
+            )
+        np.matmul(x.T, grad, out=self.grads["w"])
+        # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
+        ones = self._buffer("ones", (x.shape[0],), w.dtype)
+        ones.fill(1)
+        np.matmul(ones, grad, out=self.grads["b"])
+        if not self.input_grad:
+            return None
+        dx = self._buffer("dx", x.shape, w.dtype)
+        np.matmul(grad, w.T, out=dx)
+        return dx
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], self.out_features)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features}
+
+    def __repr__(self) -> str:
+        return f"Dense({self.in_features} -> {self.out_features})"

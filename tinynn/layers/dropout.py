@@ -1,0 +1,50 @@
+"""Dropout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..rng import get_rng
+from .base import Layer, register_layer
+
+
+@register_layer
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each entry with probability ``p`` and scale the rest
+    by ``1 / (1 - p)`` so the expected output equals the input; identity in eval mode.
+
+    ``dL/dx = g * mask`` with the same scaled mask.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p (the probability to drop) must be in [0, 1], got {p}")
+        self.p = float(p)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.training or self.p == 0:
+            self._mask = None
+            return x
+        mask = self._mask = self._buffer("mask", x.shape, x.dtype)
+        get_rng().random(out=mask, dtype=mask.dtype)
+        keep = 1.0 - self.p
+        # mask = [u >= p] / (1 - p), built in place: no boolean temporary.
+        np.greater_equal(mask, self.p, out=mask)
+        if keep > 0:
+            mask *= 1.0 / keep
+        out = self._buffer("out", x.shape, x.dtype)
+        np.multiply(x, mask, out=out)
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        if self._mask is None:
+            return grad
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.multiply(grad, self._mask, out=dx)
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {"p": self.p}

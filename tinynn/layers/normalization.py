@@ -1,0 +1,88 @@
+"""Batch normalization."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .base import Layer, register_layer
+
+
+@register_layer
+class BatchNorm1d(Layer):
+    """Batch normalization over the batch axis of (N, C) inputs (Ioffe & Szegedy, 2015).
+
+    Training: ``xhat = (x - mean) / sqrt(var + eps)`` with the batch's mean and (biased)
+    variance, ``y = gamma * xhat + beta``; the running statistics move by
+    ``running = (1 - momentum) * running + momentum * batch_stat`` (variance unbiased, as torch).
+    Eval: the running statistics replace the batch's.
+
+    Backward in training, with ``gh = g * gamma`` and ``s = 1/sqrt(var + eps)``:
+    ``dL/dx = s/N * (N gh - sum(gh) - xhat * sum(gh * xhat))``,
+    ``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)``. In eval, ``dL/dx = gh * s``.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
+            raise ValueError(f"BatchNorm1d: num_features must be a positive integer, got {num_features!r}")
+        if eps <= 0:
+            raise ValueError(f"BatchNorm1d: eps must be > 0, got {eps}")
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum}")
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
+        self.params = {"gamma": np.ones(num_features, np.float32), "beta": np.zeros(num_features, np.float32)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.buffers = {
+            "running_mean": np.zeros(num_features, np.float32),
+            "running_var": np.ones(num_features, np.float32),
+        }
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._expect_2d(x, self.num_features)
+        gamma = self.params["gamma"]
+        if x.dtype != gamma.dtype:
+            x = x.astype(gamma.dtype)
+        n = x.shape[0]
+        xhat = self._xhat = self._buffer("xhat", x.shape, x.dtype)
+        if self.training:
+            if n < 2:
+                raise ValueError(f"{self!r} needs more than 1 sample per batch in training, got {x.shape}")
+            mean = x.mean(axis=0)
+            np.subtract(x, mean, out=xhat)
+            var = np.einsum("ij,ij->j", xhat, xhat) / n  # biased batch variance, no (N, C) temp
+            m = self.momentum
+            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+            rm *= 1 - m
+            rm += m * mean
+            rv *= 1 - m
+            rv += (m * n / (n - 1)) * var
+        else:
+            var = self.buffers["running_var"]
+            np.subtract(x, self.buffers["running_mean"], out=xhat)
+        self._inv_std = 1.0 / np.sqrt(var + self.eps)
+        xhat *= self._inv_std
+        out = self._buffer("out", x.shape, x.dtype)
+        np.multiply(xhat, gamma, out=out)
+        out += self.params["beta"]
+        return out
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        xhat, gamma = self._xhat, self.params["gamma"]
+        n = grad.shape[0]
+        np.sum(grad, axis=0, out=self.grads["beta"])
+        np.einsum("ij,ij->j", grad, xhat, out=self.grads["gamma"])
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        if not self.training:
+            np.multiply(grad, gamma * self._inv_std, out=dx)
+            return dx
+        # With gh = g * gamma: sum(gh) = gamma * dbeta and sum(gh * xhat) = gamma * dgamma.
+        np.multiply(xhat, self.grads["gamma"] / n, out=dx)
+        np.subtract(grad, dx, out=dx)
+        dx -= self.grads["beta"] / n
+        dx *= gamma * self._inv_std
+        return dx
+
+    def get_config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
