@@ -20,6 +20,7 @@ import numpy as np
 IMAGE_SIZE, NUM_CLASSES = 784, 10
 
 DEFAULTS = {
+    "model": "mlp",
     "hidden": [256, 128],
     "dropout": 0.1,
     "optimizer": "adam",
@@ -69,7 +70,7 @@ def _float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], fl
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import optim
+    from . import optim, zoo
 
     optimizers = sorted(optim.OPTIMIZERS)
     parser = argparse.ArgumentParser(
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(loss/accuracy plot) into --out, then prints the test accuracy.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
+                    help="which net: mlp (784 -> hidden... -> 10)")
     tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
                     help="sizes of the hidden layers")
     tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
@@ -160,7 +163,7 @@ def _load_data(root: str | None):
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
-    from tinynn.layers import Dense, Dropout, ReLU
+    from tinynn import zoo
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -174,14 +177,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
-    layers, width = [], IMAGE_SIZE
-    for h in args.hidden:
-        layers += [Dense(width, h), ReLU()]
-        if args.dropout:
-            layers.append(Dropout(args.dropout))
-        width = h
-    layers.append(Dense(width, NUM_CLASSES))
-    net = tn.Net(layers)
+    net = zoo.mlp(args.hidden, args.dropout)
 
     kwargs = {"lr": args.lr}
     if args.weight_decay:
