@@ -135,3 +135,14 @@ def test_backward_before_forward():
 def test_unknown_layer_in_config():
     with pytest.raises(ValueError, match="unknown layer type 'Conv9d'"):
         tn.Net.from_config({"layers": [{"type": "Conv9d", "config": {}}]})
+
+
+@pytest.mark.parametrize("shape", [(), (0, 2), (-1, -1), (2.5,), "ab", None, (True,)])
+def test_reshape_bad_shape(shape):
+    with pytest.raises(ValueError, match="Reshape"):
+        L.Reshape(shape)
+
+
+def test_reshape_wrong_input_size():
+    with pytest.raises(ValueError, match=r"Reshape.*\(4, 5\)"):
+        L.Reshape((2, 2)).forward(np.zeros((4, 5)))

@@ -24,12 +24,13 @@ def make_layer(name: str, width: int) -> tn.layers.Layer:
         "Softmax": L.Softmax,
         "Dropout": lambda: L.Dropout(0.4),
         "Flatten": L.Flatten,
+        "Reshape": lambda: L.Reshape((-1, 1)),
         "BatchNorm1d": lambda: L.BatchNorm1d(width),
     }[name]()
 
 
 LAYER_NAMES = ["Dense", "Dense_xavier", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout",
-               "Flatten", "BatchNorm1d"]
+               "Flatten", "Reshape", "BatchNorm1d"]
 
 
 @pytest.mark.parametrize("name", LAYER_NAMES)
@@ -57,6 +58,15 @@ def test_batchnorm_eval_mode_gradients():
     net.forward(np.random.default_rng(0).standard_normal((16, 4)) + 3)  # move the running stats
     net.eval()
     assert tn.gradcheck.check_net(net, np.random.default_rng(1).standard_normal((5, 4))).passed
+
+
+def test_reshape_to_images_and_back():
+    x = np.random.default_rng(0).standard_normal((3, 12))
+    net = tn.Net([L.Reshape((3, 2, 2)), L.Flatten(), L.Dense(12, 2)], dtype=np.float64)
+    assert net.layers[0].output_shape((None, 12)) == (None, 3, 2, 2)
+    assert L.Reshape((2, -1)).output_shape((None, 12)) == (None, 2, 6)
+    report = tn.gradcheck.check_net(net, x)
+    assert report.passed, str(report)
 
 
 def test_flatten_on_images():
@@ -145,7 +155,7 @@ def test_gradcheck_restores_the_rng():
 # here fails the test below, so no layer can skip its gradient check.
 GRADCHECK_TABLE = {name: "tests/test_gradients.py::test_layer_gradients_random_shapes" for name in
                    ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
-                    "BatchNorm1d"]}
+                    "Reshape", "BatchNorm1d"]}
 
 
 def test_every_registered_layer_is_gradient_checked():

@@ -9,7 +9,7 @@ from .base import LAYERS, Layer, Shape, from_config, register_layer
 from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm1d
-from .shape import Flatten
+from .shape import Flatten, Reshape
 
 __all__ = [
     "LAYERS",
@@ -21,6 +21,7 @@ __all__ = [
     "Layer",
     "LeakyReLU",
     "ReLU",
+    "Reshape",
     "Shape",
     "Sigmoid",
     "Softmax",
