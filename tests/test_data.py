@@ -191,22 +191,30 @@ def test_lookup_root_beats_env(clean_env, tmp_path):
     assert mnist_dir(tmp_path / "r") == tmp_path / "r"
 
 
-def test_lookup_env_beats_repo(clean_env, tmp_path, fake):
+def test_lookup_env_beats_bundled(clean_env, tmp_path, fake):
     clean_env.setenv("TINYNN_DATA", str(tmp_path / "env"))
     assert mnist_dir() == tmp_path / "env" / "mnist"
     sums = write_fake_mnist(tmp_path / "env" / "mnist", fake)
     (x, _), _ = load_mnist(checksums=sums, download=False)
-    assert len(x) == 7  # the fixture, not the real MNIST of the repo
+    assert len(x) == 7  # the fixture, not the bundled real MNIST
 
 
-def test_lookup_repo_beats_cache(clean_env):
-    repo_dir = Path(tinynn.__file__).resolve().parents[1] / "data" / "mnist"
-    assert repo_dir.is_dir()  # tests run from a checkout
-    assert mnist_dir() == repo_dir
+def test_lookup_bundled_beats_cache(clean_env):
+    bundled = Path(tinynn.__file__).resolve().parent / "data" / "bundled" / "mnist"
+    assert sorted(p.name for p in bundled.glob("*.gz")) == sorted(f"{n}.gz" for n in NAMES)
+    assert (bundled / "README.md").is_file()  # the licence travels with the data
+    assert mnist_dir() == bundled
+
+
+def test_lookup_skips_incomplete_bundled_copy(clean_env, tmp_path, fake):
+    partial = tmp_path / "bundled"
+    write_fake_mnist(partial, {k: v for k, v in fake.items() if k != TEST_LABELS})
+    clean_env.setattr(mnist_module, "BUNDLED_DIR", partial)
+    assert mnist_dir() == tmp_path / "home" / ".cache" / "tinynn" / "mnist"  # never downloads into the package
 
 
 def test_lookup_cache_last(clean_env, tmp_path):
-    clean_env.setattr(mnist_module, "REPO_DATA_DIR", tmp_path / "not-a-checkout" / "data" / "mnist")
+    clean_env.setattr(mnist_module, "BUNDLED_DIR", tmp_path / "not-installed" / "mnist")
     assert mnist_dir() == tmp_path / "home" / ".cache" / "tinynn" / "mnist"
     clean_env.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert mnist_dir() == tmp_path / "xdg" / "tinynn" / "mnist"
@@ -318,7 +326,7 @@ def test_download_all_mirrors_fail(server, dead_mirror, tmp_path, fake):
     assert list(folder.iterdir()) == []  # nothing half-written left behind
 
 
-# ---------------------------------------------------------------------------- the real MNIST in data/mnist
+# ---------------------------------------------------------------------------- the real MNIST bundled with tinynn
 
 
 @pytest.fixture(scope="module")

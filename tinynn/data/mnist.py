@@ -5,11 +5,13 @@ four files directly, not a parent of it):
 
 1. ``root``, if given;
 2. ``$TINYNN_DATA/mnist``, if the environment variable ``TINYNN_DATA`` is set;
-3. the repository's ``data/mnist`` when running from a checkout (it is committed there);
+3. the copy bundled with tinynn, ``tinynn/data/bundled/mnist`` (package data: it ships in the
+   wheel, so an ordinary ``pip install`` has it), if it holds all four files;
 4. the user cache, ``$XDG_CACHE_HOME/tinynn/mnist`` (default ``~/.cache/tinynn/mnist``).
 
 Each file may be gzip-compressed (``name.gz``) or not (``name``, preferred if both exist).
-Missing files are downloaded into the chosen folder from :data:`MIRRORS`.
+Missing files are downloaded into the chosen folder from :data:`MIRRORS` (never into the
+bundled copy: an incomplete one is skipped).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ IMAGES_MAGIC = 0x00000803  # uint8, 3 dims (N, rows, cols)
 LABELS_MAGIC = 0x00000801  # uint8, 1 dim (N,)
 NUM_CLASSES = 10
 
-# <repo>/data/mnist, meaningful only when tinynn runs from a checkout.
-REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
+# The copy shipped inside the package (see bundled/mnist/README.md for its origin and licence).
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled" / "mnist"
 
 
 class MNISTNotFoundError(FileNotFoundError):
@@ -64,8 +66,8 @@ def _locate(root: str | os.PathLike | None) -> tuple[Path, str]:
     env = os.environ.get("TINYNN_DATA")
     if env:
         return Path(env).expanduser() / "mnist", "$TINYNN_DATA/mnist"
-    if REPO_DATA_DIR.is_dir():
-        return REPO_DATA_DIR, "the repository's data/mnist"
+    if all(_find(BUNDLED_DIR, name) for name in MNIST_SHA256):
+        return BUNDLED_DIR, "the copy bundled with tinynn"
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache).expanduser() / "tinynn" / "mnist", "the user cache (no root, no $TINYNN_DATA)"
 
