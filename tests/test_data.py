@@ -5,7 +5,10 @@ from __future__ import annotations
 import gzip
 import http.server
 import socket
+import subprocess
+import sys
 import threading
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,8 @@ from tinynn.data import (
     BatchIterator,
     ChecksumError,
     MNISTNotFoundError,
+    check_idx,
+    download_file,
     load_mnist,
     mnist_dir,
     read_idx,
@@ -226,16 +231,24 @@ def test_lookup_cache_last(clean_env, tmp_path):
 class _Handler(http.server.BaseHTTPRequestHandler):
     routes: dict[str, bytes] = {}
     short: set[str] = set()  # paths answered with fewer bytes than Content-Length announces
+    unsized: set[str] = set()  # paths answered without a Content-Length (the body ends when the connection does)
+    redirects: dict[str, str] = {}
     log: list[str] = []
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         self.log.append(self.path)
+        if self.path in self.redirects:
+            self.send_response(302)
+            self.send_header("Location", self.redirects[self.path])
+            self.end_headers()
+            return
         body = self.routes.get(self.path)
         if body is None:
             self.send_error(404)
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if self.path not in self.unsized:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body[: len(body) // 2] if self.path in self.short else body)
 
@@ -248,7 +261,7 @@ def server(monkeypatch):
     """A local HTTP server on an ephemeral port; mirrors are its subfolders."""
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    _Handler.routes, _Handler.short, _Handler.log = {}, set(), []
+    _Handler.routes, _Handler.short, _Handler.unsized, _Handler.redirects, _Handler.log = {}, set(), set(), {}, []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -323,7 +336,99 @@ def test_download_all_mirrors_fail(server, dead_mirror, tmp_path, fake):
         assert m + TRAIN_IMAGES + ".gz" in msg
     assert "HTTP 404" in msg and "SHA-256 mismatch" in msg and "Connection" in msg
     assert str(folder) in msg and "TINYNN_DATA" in msg
-    assert list(folder.iterdir()) == []  # nothing half-written left behind
+    assert str(folder / f"{TRAIN_IMAGES}.gz") in msg and ".tmp" not in msg  # the file's name, not the temp's
+    assert not folder.exists()  # nothing half-written left behind, not even the empty folder
+
+
+def test_failed_download_leaves_no_empty_folders(server, tmp_path, fake):
+    base, handler = server
+    sums, _ = _publish(handler, fake, base)
+    with pytest.raises(MNISTNotFoundError):
+        load_mnist(tmp_path / "a" / "b" / "c", mirrors=[f"{base}/missing/"], checksums=sums, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_path, fake):
+    base, handler = server
+    sums, _ = _publish(handler, fake, base)
+    folder = tmp_path / "dl"
+    write_fake_mnist(folder, {k: v for k, v in fake.items() if k != TEST_LABELS})
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = folder / f".{TEST_LABELS}.gz.{int(dead.stdout)}.0123abcd.tmp"  # left by a download that was killed
+    stale.write_bytes(b"\x1f\x8b half")
+    load_mnist(folder, mirrors=[f"{base}/good/"], checksums=sums, timeout=5, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in NAMES)
+
+
+@pytest.mark.parametrize("mirrors", ["https://example.com/mnist/", b"https://example.com/", ["file:///etc/"],
+                                     ["ftp://example.com/mnist/"], ["example.com/mnist"], ["https:///mnist"], [7]])
+def test_mirrors_must_be_a_list_of_http_urls(tmp_path, mirrors):
+    with pytest.raises(ValueError, match="mirror"):
+        load_mnist(tmp_path / "dl", mirrors=mirrors, progress=False)
+    assert not (tmp_path / "dl").exists()
+    with pytest.raises(ValueError, match="mirror"):
+        download_file("x.gz", tmp_path, mirrors)
+
+
+def test_redirect_to_another_scheme_is_refused(server, tmp_path, fake):
+    base, handler = server
+    sums, _ = _publish(handler, fake, base)
+    for name in NAMES:
+        handler.redirects[f"/moved/{name}.gz"] = f"ftp://127.0.0.1/{name}.gz"
+    with pytest.raises(MNISTNotFoundError, match="redirect to a non-http"):
+        load_mnist(tmp_path / "dl", mirrors=[f"{base}/moved/"], checksums=sums, timeout=5, progress=False)
+    for name in NAMES:  # an http redirect is followed
+        handler.redirects[f"/moved/{name}.gz"] = f"{base}/good/{name}.gz"
+    load_mnist(tmp_path / "dl", mirrors=[f"{base}/moved/"], checksums=sums, timeout=5, progress=False)
+
+
+@pytest.mark.parametrize("unsized", [False, True])
+def test_download_size_is_capped(server, tmp_path, fake, unsized):
+    base, handler = server
+    sums, good = _publish(handler, fake, base)
+    cap = mnist_module._download_cap(TEST_LABELS)
+    big = f"/big/{TEST_LABELS}.gz"
+    handler.routes[big] = good[TEST_LABELS] + b"\0" * cap  # would pass the checks if it were let through
+    if unsized:
+        handler.unsized.add(big)
+    folder = tmp_path / "dl"
+    write_fake_mnist(folder, {k: v for k, v in fake.items() if k != TEST_LABELS})
+    with pytest.raises(MNISTNotFoundError, match=f"more than the {cap} bytes"):
+        load_mnist(folder, mirrors=[f"{base}/big/"], checksums=sums, timeout=5, progress=False)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in NAMES if n != TEST_LABELS)
+
+
+def test_download_check_is_bounded_in_memory(tmp_path):
+    data = idx_bytes(np.zeros((25_000, 28, 28), dtype=np.uint8))  # 19.6 MB decompressed, a few KB of gzip
+    path = write(tmp_path / "train-images-idx3-ubyte", data, gz=True)
+    tracemalloc.start()
+    try:
+        assert check_idx(path, sha256(data), 0x00000803, max_bytes=len(data)) == (25_000, 28, 28)
+        checked = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        read_idx(path, sha256(data), 0x00000803)
+        read = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert read > len(data) and checked < 8 << 20  # the check keeps 1 MiB chunks (and gzip's buffers), not the file
+    # a header that claims more than the known size is refused before anything is read or allocated
+    with pytest.raises(ValueError, match="more than the 1000 bytes"):
+        check_idx(path, max_bytes=1000, name="shown.gz")
+    # a gzip bomb behind valid content: decompression stops, the message says "more than"
+    bomb = tmp_path / "bomb.gz"
+    bomb.write_bytes(gzip.compress(data + bytes(64 << 20), compresslevel=1, mtime=0))
+    with pytest.raises(ValueError, match=r"bomb.gz: .*got more than \d+ \(trailing data\)"):
+        check_idx(bomb)
+
+
+def test_unresolvable_home_is_a_clear_error(clean_env, tmp_path):
+    with pytest.raises(ValueError, match="cannot expand '~no_such_user_tinynn/mnist'"):
+        load_mnist("~no_such_user_tinynn/mnist", download=False)
+    clean_env.setenv("TINYNN_DATA", "~no_such_user_tinynn")
+    with pytest.raises(ValueError, match=r"\$TINYNN_DATA: cannot expand"):
+        mnist_dir()
+    clean_env.setenv("HOME", str(tmp_path / "h"))
+    assert mnist_dir("~/d") == tmp_path / "h" / "d"
 
 
 # ---------------------------------------------------------------------------- the real MNIST bundled with tinynn

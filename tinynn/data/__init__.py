@@ -5,7 +5,7 @@ Knows nothing of layers or models: it hands out numpy arrays.
 
 from .batches import BatchIterator, Epochs
 from .download import DownloadError, download_file
-from .idx import ChecksumError, read_idx
+from .idx import ChecksumError, check_idx, read_idx
 from .mnist import MIRRORS, MNIST_SHA256, MNISTNotFoundError, load_mnist, mnist_dir
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "DownloadError",
     "Epochs",
     "MNISTNotFoundError",
+    "check_idx",
     "download_file",
     "load_mnist",
     "mnist_dir",

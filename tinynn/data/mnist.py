@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .download import DEFAULT_TIMEOUT, DownloadError, download_file
-from .idx import read_idx
+from .download import DEFAULT_TIMEOUT, DownloadError, check_mirrors, download_file
+from .idx import check_idx, read_idx
 
 # SHA-256 of the decompressed IDX files (the .gz bytes differ between mirrors; the content doesn't).
 MNIST_SHA256: dict[str, str] = {
@@ -35,6 +35,21 @@ MNIST_SHA256: dict[str, str] = {
     "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
 }
 TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS = MNIST_SHA256
+
+# Decompressed sizes in bytes (header included): a file that claims more is refused unread.
+MNIST_SIZES: dict[str, int] = {
+    TRAIN_IMAGES: 47_040_016,
+    TRAIN_LABELS: 60_008,
+    TEST_IMAGES: 7_840_016,
+    TEST_LABELS: 10_008,
+}
+
+
+def _download_cap(name: str) -> int:
+    """Bytes a mirror may send for ``name.gz``: gzip never grows data by more than ~0.01% plus a header,
+    and a mirror may serve the file uncompressed."""
+    return MNIST_SIZES[name] * 101 // 100 + (64 << 10)
+
 
 # Base URLs tried in turn; each serves the four files as ``<name>.gz``.
 MIRRORS: tuple[str, ...] = (
@@ -62,14 +77,25 @@ def mnist_dir(root: str | os.PathLike | None = None) -> Path:
 
 def _locate(root: str | os.PathLike | None) -> tuple[Path, str]:
     if root is not None:
-        return Path(root).expanduser(), "the root argument"
+        return _expand(root, "the root argument"), "the root argument"
     env = os.environ.get("TINYNN_DATA")
     if env:
-        return Path(env).expanduser() / "mnist", "$TINYNN_DATA/mnist"
+        return _expand(env, "$TINYNN_DATA") / "mnist", "$TINYNN_DATA/mnist"
     if all(_find(BUNDLED_DIR, name) for name in MNIST_SHA256):
         return BUNDLED_DIR, "the copy bundled with tinynn"
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "tinynn" / "mnist", "the user cache (no root, no $TINYNN_DATA)"
+    cache = _expand(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "the user cache ($XDG_CACHE_HOME or ~/.cache)")
+    return cache / "tinynn" / "mnist", "the user cache (no root, no $TINYNN_DATA)"
+
+
+def _expand(path: str | os.PathLike, what: str) -> Path:
+    """``path`` with ``~`` / ``~user`` expanded; a ValueError (not pathlib's RuntimeError) if that fails."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:  # no such user, or no home directory to be found
+        raise ValueError(
+            f"{what}: cannot expand {os.fspath(path)!r}: its home directory cannot be determined "
+            f"(no such user, or $HOME unset); give a full path"
+        ) from None
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -100,7 +126,8 @@ def load_mnist(
     is a float dtype, else float32).
 
     Missing files are downloaded (unless ``download=False``) from ``mirrors``
-    (default :data:`MIRRORS`), each with a ``timeout`` in seconds; failure raises
+    (default :data:`MIRRORS`; a list of http(s) base URLs), each with a ``timeout`` in
+    seconds and at most about the file's known size (:data:`MNIST_SIZES`); failure raises
     :class:`MNISTNotFoundError` saying where it looked and what each mirror answered.
     Every file's decompressed SHA-256 is checked against ``checksums`` (file name ->
     hex digest, default :data:`MNIST_SHA256`; a name mapped to None or absent is not checked).
@@ -108,6 +135,7 @@ def load_mnist(
     dt = np.dtype(dtype)
     if dt != np.uint8 and dt.kind != "f":
         raise ValueError(f"dtype must be a float dtype (scaled to [0, 1]) or np.uint8 (raw 0..255), got {dt}")
+    mirrors = check_mirrors(MIRRORS if mirrors is None else mirrors)
     checksums = MNIST_SHA256 if checksums is None else checksums
     folder, why = _locate(root)
 
@@ -122,10 +150,13 @@ def load_mnist(
         if not download:
             raise MNISTNotFoundError(f"{looked}\nNot downloading (download=False).\n{fix}")
         for name in missing:
-            verify = functools.partial(read_idx, expected_sha256=checksums.get(name), magic=_magic(name))
+            verify = functools.partial(
+                check_idx, expected_sha256=checksums.get(name), magic=_magic(name),
+                max_bytes=MNIST_SIZES[name], name=folder / f"{name}.gz",
+            )
             try:
                 paths[name] = download_file(
-                    f"{name}.gz", folder, MIRRORS if mirrors is None else mirrors, verify, timeout, progress
+                    f"{name}.gz", folder, mirrors, verify, timeout, progress, max_bytes=_download_cap(name)
                 )
             except (DownloadError, OSError) as err:
                 raise MNISTNotFoundError(f"{looked}\nDownload failed: {err}\n{fix}") from err
@@ -149,7 +180,7 @@ def _load_pair(
 ) -> tuple[np.ndarray, np.ndarray]:
     def read(path: Path) -> np.ndarray:
         name = path.name.removesuffix(".gz")
-        return read_idx(path, checksums.get(name), _magic(name))
+        return read_idx(path, checksums.get(name), _magic(name), max_bytes=MNIST_SIZES[name])
 
     images, labels = read(images_path), read(labels_path)
     if len(images) != len(labels):
