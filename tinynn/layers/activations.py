@@ -64,15 +64,19 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """``s = 1 / (1 + exp(-x))``; ``dL/dx = g * s * (1 - s)``.
 
-    Computed as ``(1 + tanh(x / 2)) / 2``, the same function without overflow for large |x|.
+    Computed as written, as torch does: it keeps full relative precision in the far negative tail
+    (``(1 + tanh(x / 2)) / 2`` would cancel to 0 there: sigmoid(-40) is 4.2e-18, not 0). Below
+    ``x = -88.7`` (float32; -709.8 in float64) ``exp(-x)`` overflows to inf and ``s`` is 0, where
+    the true value is already under the smallest normal number (as in torch).
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         s = self._buffer("out", x.shape, x.dtype)
-        np.multiply(x, 0.5, out=s)
-        np.tanh(s, out=s)
+        np.negative(x, out=s)
+        with np.errstate(over="ignore", under="ignore"):  # inf and 0 are the right values here
+            np.exp(s, out=s)
         s += 1
-        s *= 0.5
+        np.divide(1, s, out=s)
         self._s = s
         return s
 
