@@ -117,6 +117,19 @@ def test_paths_that_cannot_name_a_file(tmp_path, monkeypatch, bad):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_model_and_history_saves_use_these_rules(tmp_path, monkeypatch):
+    import tinynn as tn
+
+    monkeypatch.chdir(tmp_path)
+    model = tn.Model(tn.Net([tn.layers.Dense(3, 2)]), tn.losses.MSE(), tn.optim.SGD())
+    for bad in ("", "."):
+        with pytest.raises(ValueError, match="cannot save to"):
+            model.save(bad)
+        with pytest.raises(ValueError, match="cannot save to"):
+            tn.History().save(bad)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_existing_folder_is_refused(tmp_path):
     (tmp_path / "d").mkdir()
     with pytest.raises(ValueError, match=r"'.*d'.*it is a folder"):

@@ -71,7 +71,7 @@ def atomic_write(
             raise OSError(err.errno, err.strerror, shown) from None
         raise
     _fsync_dir(target.parent)
-    return Path(path)
+    return Path(shown)
 
 
 def _target(shown: str) -> Path:
