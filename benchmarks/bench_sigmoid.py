@@ -1,11 +1,12 @@
-"""Time the Sigmoid layer's forward: tinynn's 1 / (1 + exp(-x)) vs the old (1 + tanh(x / 2)) / 2 vs torch.
+"""Time the Sigmoid layer: tinynn's exp(x) / (1 + exp(x)) vs the old (1 + tanh(x / 2)) / 2 vs torch.
 
     python benchmarks/bench_sigmoid.py --rounds 30
 
-The old formula is kept here only as a yardstick: it is a little faster in float32 (numpy's
-tanh is cheaper than its exp) but cancels to 0 in the negative tail (sigmoid(-40) = 0 instead
-of 4.2e-18). Interleaved in one process, median of per-round ratios; torch on one thread
-(numpy's ufuncs use one).
+The old formula is kept here only as a yardstick: it cancels to 0 in the negative tail
+(sigmoid(-40) = 0 instead of 4.2e-18) and its backward ``s * (1 - s)`` does the same in the
+positive one. In float32 numpy's tanh is cheaper than its exp, so the accurate forward costs a
+little more; the accurate backward is one pass shorter. Interleaved in one process, median of
+per-round ratios; torch on one thread (numpy's ufuncs use one).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tinynn.layers import Sigmoid  # noqa: E402
 
 
 class TanhSigmoid(Sigmoid):
-    """The forward tinynn had before: same buffers and call overhead, the tanh formula."""
+    """The Sigmoid tinynn had before: same buffers and call overhead, the tanh formula."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         s = self._buffer("out", x.shape, x.dtype)
@@ -34,6 +35,17 @@ class TanhSigmoid(Sigmoid):
         s *= 0.5
         self._s = s
         return s
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        dx = self._buffer("dx", grad.shape, grad.dtype)
+        np.subtract(1, self._s, out=dx)
+        dx *= self._s
+        dx *= grad
+        return dx
+
+
+def _ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def main() -> None:
@@ -47,18 +59,24 @@ def main() -> None:
     except ImportError:
         torch = None
     rng = np.random.default_rng(0)
-    print("| dtype | shape | 1/(1+exp(-x)) | old tanh form | torch | new/old | new/torch |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| dtype | shape | forward | old forward | torch forward | fwd new/old | fwd new/torch | fwd+bwd new/old |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for dtype in (np.float32, np.float64):
         for shape in [(128, 256), (128, 1024), (512, 2048)]:
             x = (rng.standard_normal(shape) * 4).astype(dtype)
-            layer, old, s = Sigmoid(), TanhSigmoid(), np.empty_like(x)
-            fns = {"new": lambda: layer.forward(x), "old": lambda: old.forward(x)}  # noqa: B023
+            g = rng.standard_normal(shape).astype(dtype)
+            new, old = Sigmoid(), TanhSigmoid()
+            fns = {
+                "new": lambda: new.forward(x),  # noqa: B023
+                "old": lambda: old.forward(x),  # noqa: B023
+                "new_fb": lambda: (new.forward(x), new.backward(g)),  # noqa: B023
+                "old_fb": lambda: (old.forward(x), old.backward(g)),  # noqa: B023
+            }
             if torch is not None:
-                xt, st = torch.from_numpy(x), torch.from_numpy(s.copy())
+                xt, st = torch.from_numpy(x), torch.from_numpy(np.empty_like(x))
                 fns["torch"] = lambda: torch.sigmoid(xt, out=st)  # noqa: B023
             reps = max(1, 1_000_000 // x.size)
-            times = {k: [] for k in fns}
+            times: dict[str, list[float]] = {k: [] for k in fns}
             for _ in range(args.rounds):
                 for name, fn in fns.items():
                     t0 = time.perf_counter()
@@ -66,13 +84,10 @@ def main() -> None:
                         fn()
                     times[name].append((time.perf_counter() - t0) / reps)
             med = {k: statistics.median(v) * 1e6 for k, v in times.items()}
-            r_old = statistics.median(a / b for a, b in zip(times["new"], times["old"], strict=True))
-            r_torch = (
-                f"{statistics.median(a / b for a, b in zip(times['new'], times['torch'], strict=True)):.2f}"
-                if torch is not None else "-"
-            )
+            vs_torch = f"{_ratio(times['new'], times['torch']):.2f}" if torch is not None else "-"
             print(f"| {np.dtype(dtype).name} | {shape} | {med['new']:.1f} us | {med['old']:.1f} us | "
-                  f"{med.get('torch', float('nan')):.1f} us | {r_old:.2f} | {r_torch} |")
+                  f"{med.get('torch', float('nan')):.1f} us | {_ratio(times['new'], times['old']):.2f} | "
+                  f"{vs_torch} | {_ratio(times['new_fb'], times['old_fb']):.2f} |")
 
 
 if __name__ == "__main__":

@@ -103,14 +103,20 @@ def test_sigmoid_full_relative_precision_in_the_tails(dtype, lo, hi):
     np.testing.assert_array_equal(ends, [[0, 0, 1, 1, 0, 1]])
 
 
-def test_sigmoid_backward_in_the_tails():
-    x = np.array([[-40.0, -30.0, -5.0, 0.0, 5.0]])
+@pytest.mark.parametrize("huge", [None, 1000.0, np.inf])
+def test_sigmoid_backward_in_both_tails(huge):
+    x = np.array([[-40.0, -30.0, -5.0, 0.0, 5.0, 30.0, 40.0]])
+    if huge is not None:  # one value whose exp overflows: the others must stay as exact
+        x = np.concatenate([x, [[huge]]], axis=1)
     layer = Sigmoid()
     s = layer.forward(x)
     dx = layer.backward(np.ones_like(x))
-    want = np.array([_sigmoid_exact(v) * (1 - _sigmoid_exact(v)) for v in x.ravel()])
-    np.testing.assert_allclose(dx.ravel(), want, rtol=1e-13)  # 1 - s costs a few ulp on the right
-    assert s[0, 0] > 0
+    exact = np.array([_sigmoid_exact(v) for v in x.ravel()])
+    want = exact * np.array([_sigmoid_exact(-v) for v in x.ravel()])  # s (1 - s) = s(x) s(-x)
+    assert _ulps(s.ravel(), exact).max() <= 4
+    assert _ulps(dx.ravel()[:7], want[:7]).max() <= 6  # sigmoid'(40) = 4.2e-18 too, where s * (1 - s) gives 0
+    if huge is not None:
+        assert s[0, -1] == 1 and 0 <= dx[0, -1] < 1e-300  # from the capped x: the true value underflows
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

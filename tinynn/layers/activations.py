@@ -64,28 +64,37 @@ class LeakyReLU(Layer):
 class Sigmoid(Layer):
     """``s = 1 / (1 + exp(-x))``; ``dL/dx = g * s * (1 - s)``.
 
-    Computed as written, as torch does: it keeps full relative precision in the far negative tail
-    (``(1 + tanh(x / 2)) / 2`` would cancel to 0 there: sigmoid(-40) is 4.2e-18, not 0). Below
-    ``x = -88.7`` (float32; -709.8 in float64) ``exp(-x)`` overflows to inf and ``s`` is 0, where
-    the true value is already under the smallest normal number (as in torch).
+    Computed as ``s = e / t`` with ``e = exp(x)``, ``t = 1 + e``; then ``1 - s = 1 / t`` and
+    ``dL/dx = g * s / t``. Every step loses at most an ulp, so both keep full relative precision
+    in the far tails (sigmoid(-40) is 4.2e-18, not 0 as ``(1 + tanh(x / 2)) / 2`` would round to;
+    sigmoid'(40) is 4.2e-18, not 0 as ``s * (1 - s)`` would). If ``exp(x)`` overflows somewhere
+    (``x > 88.7`` in float32), ``x`` is capped and the three steps rerun: ``s`` is 1 there anyway.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self._buffer("out", x.shape, x.dtype)
-        np.negative(x, out=s)
-        with np.errstate(over="ignore", under="ignore"):  # inf and 0 are the right values here
-            np.exp(s, out=s)
-        s += 1
-        np.divide(1, s, out=s)
-        self._s = s
+        s = self._s = self._buffer("out", x.shape, x.dtype)
+        t = self._t = self._buffer("t", x.shape, x.dtype)
+        try:
+            with np.errstate(over="raise", invalid="raise", under="ignore"):  # exp(-200) = 0 is right
+                _exp_ratio(x, s, t)
+        except FloatingPointError:  # exp(x) is inf for some huge x: cap x (s is 1 there whatever the cap)
+            np.minimum(x, np.log(np.finfo(x.dtype).max) - 1, out=s)
+            with np.errstate(under="ignore"):
+                _exp_ratio(s, s, t)
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.subtract(1, self._s, out=dx)
-        dx *= self._s
+        np.divide(self._s, self._t, out=dx)  # s * (1 - s) = s / t
         dx *= grad
         return dx
+
+
+def _exp_ratio(x: np.ndarray, s: np.ndarray, t: np.ndarray) -> None:
+    """``t = 1 + exp(x)``, ``s = exp(x) / t`` (``s`` may be ``x``)."""
+    np.exp(x, out=s)
+    np.add(s, 1, out=t)
+    np.divide(s, t, out=s)
 
 
 @register_layer
