@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -233,6 +236,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     short: set[str] = set()  # paths answered with fewer bytes than Content-Length announces
     unsized: set[str] = set()  # paths answered without a Content-Length (the body ends when the connection does)
     redirects: dict[str, str] = {}
+    stall: set[str] = set()  # paths that send half the body, then hang until `release` is set
+    release = threading.Event()
     log: list[str] = []
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -250,6 +255,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.path not in self.unsized:
             self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.path in self.stall:
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.release.wait(30)
+            return
         self.wfile.write(body[: len(body) // 2] if self.path in self.short else body)
 
     def log_message(self, *args):
@@ -262,10 +272,12 @@ def server(monkeypatch):
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     _Handler.routes, _Handler.short, _Handler.unsized, _Handler.redirects, _Handler.log = {}, set(), set(), {}, []
+    _Handler.stall, _Handler.release = set(), threading.Event()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}", _Handler
+    _Handler.release.set()
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=5)
@@ -348,14 +360,33 @@ def test_failed_download_leaves_no_empty_folders(server, tmp_path, fake):
     assert list(tmp_path.iterdir()) == []
 
 
+_KILLABLE_DOWNLOAD = """
+import sys
+from tinynn.data import load_mnist
+load_mnist(sys.argv[1], mirrors=[sys.argv[2]], checksums=None, timeout=60, progress=False)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
 def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_path, fake):
     base, handler = server
-    sums, _ = _publish(handler, fake, base)
+    sums, good = _publish(handler, fake, base)
+    handler.routes[f"/slow/{TEST_LABELS}.gz"] = good[TEST_LABELS] * 50
+    handler.stall.add(f"/slow/{TEST_LABELS}.gz")
     folder = tmp_path / "dl"
     write_fake_mnist(folder, {k: v for k, v in fake.items() if k != TEST_LABELS})
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = folder / f".{TEST_LABELS}.gz.{int(dead.stdout)}.0123abcd.tmp"  # left by a download that was killed
-    stale.write_bytes(b"\x1f\x8b half")
+    env = dict(os.environ, PYTHONPATH=str(Path(tinynn.__file__).resolve().parents[1]))
+    child = subprocess.Popen([sys.executable, "-c", _KILLABLE_DOWNLOAD, str(folder), f"{base}/slow/"], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(folder.glob(".*.tmp")) and time.monotonic() < deadline:  # the download is under way
+            time.sleep(0.05)
+        temps = list(folder.glob(".*.tmp"))
+        assert len(temps) == 1 and temps[0].name.startswith(f".{TEST_LABELS}.gz.{child.pid}.")
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert temps[0].exists()  # killed half-way: nothing could clean up
     load_mnist(folder, mirrors=[f"{base}/good/"], checksums=sums, timeout=5, progress=False)
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in NAMES)
 
