@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, row in norms.items():
         print(f"median |dL/dW| per layer, {name:<22} " + " ".join(f"{v:.1e}" for v in row))
     print("wrote", path)
-    path, dead = dead_relus(x, y, x[-1000:], 60 if args.quick else 2000, args.out)
+    path, dead = dead_relus(x, y, x[-1000:], 60 if args.quick else 800, args.out)
     for name, row in dead.items():
         shares = ", ".join(f"layer {i + 1}: {100 * v:.0f}%" for i, v in enumerate(row))
         print(f"dead units at the end, {name:<14} {shares}")

@@ -46,6 +46,14 @@ def batches_forever(x, y, batch_size: int):
         yield from epochs
 
 
+def safe_step(model: tn.Model, xb: np.ndarray, yb: np.ndarray) -> float:
+    """model.train_step, or inf once training has diverged (the loss refuses NaN/Inf predictions)."""
+    try:
+        return model.train_step(xb, yb)
+    except ValueError:
+        return math.inf
+
+
 # --- 1. the LR range test ----------------------------------------------------------------------
 
 
@@ -58,7 +66,7 @@ def range_test(x, y, steps: int, lr_min: float = 1e-5, lr_max: float = 10.0):
     with np.errstate(all="ignore"):
         for t, (xb, yb) in enumerate(batches_forever(x, y, 64), 1):
             lr = model.optimizer.lr
-            loss = model.train_step(xb, yb)
+            loss = safe_step(model, xb, yb)
             if not math.isfinite(loss):
                 break
             avg = 0.9 * avg + 0.1 * loss  # an exponential moving average, bias-corrected below
@@ -116,10 +124,9 @@ class WarmupCosine:
 
     def step(self) -> None:
         self.t += 1
-        if self.t == self.warmup:
+        self.current.step()
+        if self.t == self.warmup:  # the warmup has reached the peak: the cosine starts from it
             self.current = CosineAnnealingLR(self.optimizer, T_max=self.total - self.warmup)
-        else:
-            self.current.step()
 
 
 def schedules(x, y, x_val, y_val, peak: float, steps: int, out: Path) -> tuple[Path, dict[str, float]]:
@@ -139,7 +146,7 @@ def schedules(x, y, x_val, y_val, peak: float, steps: int, out: Path) -> tuple[P
         with np.errstate(all="ignore"):
             for _, (xb, yb) in zip(range(steps), batches_forever(x, y, 128), strict=False):
                 lrs.append(model.optimizer.lr)
-                losses.append(model.train_step(xb, yb))
+                losses.append(safe_step(model, xb, yb))
                 if scheduler is not None:
                     scheduler.step()
         val = model.evaluate(x_val, y_val) if all(map(math.isfinite, losses)) else {"accuracy": float("nan")}
@@ -196,8 +203,8 @@ def best_lr_per_batch(x, y, x_val, y_val, sizes: list[int], grid: list[float]) -
             tn.seed(0)
             model = model_with(tn.optim.SGD(lr=lr))
             with np.errstate(all="ignore"):
-                ok = all(math.isfinite(model.train_step(xb, yb)) for xb, yb in tn.data.BatchIterator(b)(x, y))
-            row.append(model.evaluate(x_val, y_val)["loss"] if ok else float("nan"))
+                ok = all(math.isfinite(safe_step(model, xb, yb)) for xb, yb in tn.data.BatchIterator(b)(x, y))
+            row.append(model.evaluate(x_val, y_val)["loss"] if ok and np.isfinite(model.net.params).all() else math.nan)
         results[b] = row
     return results
 
@@ -250,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"range test: lowest smoothed loss at lr {best:.3g}; 1/10 of it: {pick:.3g}; wrote {path}")
 
     peak = 3 * pick  # on purpose above the safe choice, where warmup matters
-    path, finals = schedules(x, y, x_val, y_val, peak, 60 if args.quick else 1290, args.out)
+    path, finals = schedules(x, y, x_val, y_val, peak, 60 if args.quick else 600, args.out)
     for name, acc in finals.items():
         print(f"  {name:<34} validation accuracy {acc:.4f}")
     print("wrote", path)

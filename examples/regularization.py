@@ -1,7 +1,7 @@
 """Overfitting and regularization: learning curves of an MLP trained on 1,000 MNIST digits.
 
 Methodology: the training set is a small subset (1,000 images, so that the net can memorise it),
-the validation set is 10,000 other images of MNIST's training file (used every epoch, to compare
+the validation set is 5,000 other images of MNIST's training file (used every epoch, to compare
 settings and to stop early), and the test set (MNIST's 10,000 test images) is used once, at the
 end, for the one setting that validation chose.
 
@@ -15,7 +15,7 @@ Writes into --out (default runs/figures):
   regularization_curves.png   training and validation loss per epoch for each setting,
                               and validation accuracy of all of them
 
-    python examples/regularization.py                     # 100 epochs per setting (a few minutes)
+    python examples/regularization.py                     # 60 epochs per setting (a few minutes)
     python examples/regularization.py --quick --out /tmp/figs
 """
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (x_all, y_all), (x_test, y_test) = tn.data.load_mnist(progress=False)
-    n_train, n_val, width, epochs = (300, 1000, 64, 15) if args.quick else (1000, 10_000, 256, 100)
+    n_train, n_val, width, epochs = (300, 1000, 64, 15) if args.quick else (1000, 5000, 256, 60)
     train_set = (x_all[:n_train], y_all[:n_train])
     val_set = (x_all[-n_val:], y_all[-n_val:])  # never trained on: the end of the training file
 
