@@ -128,7 +128,8 @@ def train_curves(x, y, steps: int, width: int, out: Path) -> tuple[Path, dict[st
             print(f"  {label}: the loss became {losses[-1]} at step {len(losses)}: diverged")
         smooth = np.convolve(losses, np.ones(20) / 20, mode="valid") if len(losses) > 40 else np.array(losses)
         ax.plot(np.arange(len(smooth)) + (len(losses) - len(smooth)), smooth, lw=1.6,
-                label=label + ("  (diverged)" if not math.isfinite(losses[-1]) else ""))
+                label=label + (f"  (diverged at step {len(losses)}: loss off the chart)"
+                               if not math.isfinite(losses[-1]) else ""))
         finals[label] = float(np.mean(losses[-20:]))
     ax.axhline(math.log(10), color="black", ls=":", lw=1)
     ax.text(steps * 0.99, math.log(10) * 1.03, "ln 10: guessing uniformly", ha="right", fontsize=9)

@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     path, best, pick = plot_range_test(lrs, losses, smooth, args.out)
     print(f"range test: lowest smoothed loss at lr {best:.3g}; 1/10 of it: {pick:.3g}; wrote {path}")
 
-    peak = 3 * pick  # on purpose above the safe choice, where warmup matters
+    peak = 2 * best  # on purpose near the edge of stability, where schedules matter
     path, finals = schedules(x, y, x_val, y_val, peak, 60 if args.quick else 600, args.out)
     for name, acc in finals.items():
         print(f"  {name:<34} validation accuracy {acc:.4f}")
