@@ -184,3 +184,13 @@ def test_markdown_python_blocks_run(path: Path, tmp_path: Path, monkeypatch: pyt
             f"{rel}: the output shown at line {line} is not what the block at line {blocks[owner][0]} prints "
             f"(rtol={opts['rtol']}, atol={opts['atol']}).\n--- shown ---\n{shown}--- printed ---\n{printed[owner]}"
         )
+
+
+LINK = re.compile(r"\]\((?!https?://|#|mailto:)([^)\s#]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("path", [p for p in DOC_FILES if p.exists()], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_resolve(path: Path) -> None:
+    """Every relative link of a page (another page, a figure, a file of the repo) exists."""
+    missing = [t for t in LINK.findall(path.read_text(encoding="utf-8")) if not (path.parent / t).exists()]
+    assert not missing, f"{path.relative_to(ROOT)} links to missing files: {missing}"
