@@ -114,7 +114,8 @@ def histograms(results, which: str, out: Path) -> Path:
 def train_curves(x, y, steps: int, width: int, out: Path) -> tuple[Path, dict[str, float]]:
     fig, ax = plt.subplots(figsize=(11, 5.5))
     finals = {}
-    for label, activation, w_init in SETUPS:
+    styles = ["-", "--", "-", ":", "-.", "-"]  # the two nets stuck at ln 10 must not hide each other
+    for (label, activation, w_init), style in zip(SETUPS, styles, strict=True):
         tn.seed(0)
         model = tn.Model(build(activation, w_init, width), tn.losses.SoftmaxCrossEntropy(), tn.optim.SGDm(lr=0.01))
         batches, losses = tn.data.BatchIterator(128)(x, y), []
@@ -127,7 +128,7 @@ def train_curves(x, y, steps: int, width: int, out: Path) -> tuple[Path, dict[st
         if not math.isfinite(losses[-1]):
             print(f"  {label}: the loss became {losses[-1]} at step {len(losses)}: diverged")
         smooth = np.convolve(losses, np.ones(20) / 20, mode="valid") if len(losses) > 40 else np.array(losses)
-        ax.plot(np.arange(len(smooth)) + (len(losses) - len(smooth)), smooth, lw=1.6,
+        ax.plot(np.arange(len(smooth)) + (len(losses) - len(smooth)), smooth, lw=2, ls=style,
                 label=label + (f"  (diverged at step {len(losses)}: loss off the chart)"
                                if not math.isfinite(losses[-1]) else ""))
         finals[label] = float(np.mean(losses[-20:]))
