@@ -2,11 +2,13 @@
 
     python examples/mnist_mlp.py              # ~98.3% test accuracy in about half a minute
     python examples/mnist_mlp.py --quick      # a few seconds, on 3000 images (a smoke test)
+    python examples/mnist_mlp.py --out DIR    # where the model and curves go (default runs/mnist_mlp)
 
 Edit anything below: layer sizes, dropout, the optimizer, the schedule, the number of epochs.
 """
 
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -46,6 +48,8 @@ print(f"test accuracy: {scores['accuracy']:.4f}  (loss {scores['loss']:.4f})")
 predicted = model.predict(x_test).argmax(axis=1)
 print(tn.metrics.classification_report(y_test, predicted))
 
-model.save("mnist_mlp.npz")  # reload with tn.Model.load("mnist_mlp.npz")
-history.plot("mnist_mlp_curves.png")
-print("wrote mnist_mlp.npz and mnist_mlp_curves.png")
+out = Path(sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else "runs/mnist_mlp")  # git ignores runs/
+out.mkdir(parents=True, exist_ok=True)
+model.save(out / "model.npz")  # reload with tn.Model.load(out / "model.npz")
+history.plot(out / "curves.png")
+print(f"wrote {out / 'model.npz'} and {out / 'curves.png'}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,10 @@ MIN_BYTES = 20_000  # a figure with axes, curves and a legend is far larger than
 EXPECTED = {
     "optimizer_paths.py": [f"optimizer_paths_{name}.png" for name in ("quadratic", "rosenbrock", "beale", "saddle")],
     "compare_optimizers.py": ["compare_optimizers.png"],
+    "initialization.py": [f"initialization_{name}.png" for name in ("activations", "gradients", "training")],
+    "regularization.py": ["regularization_curves.png"],
+    "learning_rate.py": [f"learning_rate_{name}.png" for name in ("range_test", "schedules", "batch_size")],
+    "debugging.py": [f"debugging_{name}.png" for name in ("overfit_one_batch", "gradient_norms", "dead_relus")],
 }
 
 
@@ -59,6 +65,21 @@ def test_example_writes_pngs(script: str, tmp_path: Path) -> None:
         check_png(tmp_path / name)
     if script == "compare_optimizers.py":
         check_table(tmp_path / "compare_optimizers.md", result.stdout)
+
+
+def test_make_figures_covers_the_examples() -> None:
+    """tools/make_figures.py regenerates docs/figures: every example with figures is in its table,
+    and every figure that the docs use is one an example draws."""
+    spec = importlib.util.spec_from_file_location("make_figures", ROOT / "tools" / "make_figures.py")
+    make_figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_figures)
+    assert set(EXPECTED) <= set(make_figures.EXAMPLES), "add the example to tools/make_figures.py's EXAMPLES"
+    drawn = {name for names in EXPECTED.values() for name in names}
+    docs = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.md"))
+    used = set(re.findall(r"figures/([\w.-]+\.png)", docs))
+    assert used & drawn, "no docs page shows an example's figure"
+    for name in sorted(used & drawn):
+        assert (ROOT / "docs" / "figures" / name).is_file(), f"docs use figures/{name}, which is not committed"
 
 
 def check_table(path: Path, stdout: str) -> None:

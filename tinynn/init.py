@@ -3,10 +3,12 @@
 Each initializer is a function ``init(shape, dtype) -> array`` drawing from tinynn's shared
 generator (see :func:`tinynn.seed`). For a weight of shape ``(fan_in, fan_out)``:
 
-- Xavier/Glorot (Glorot & Bengio, 2010) keeps the variance of activations and gradients
-  equal across layers for linear or tanh units: ``std = gain * sqrt(2 / (fan_in + fan_out))``.
-- He/Kaiming (He et al., 2015) accounts for ReLU zeroing half its inputs:
-  ``std = gain / sqrt(fan_in)`` with ``gain = sqrt(2)`` for ReLU.
+- Xavier/Glorot (Glorot & Bengio, 2010): ``std = gain * sqrt(2 / (fan_in + fan_out))``. For units
+  linear near 0 (tanh, identity), variance 1/fan_in would preserve the forward signal and
+  1/fan_out the backward gradient; Xavier takes their harmonic mean, a compromise exact for
+  neither unless fan_in == fan_out.
+- He/Kaiming (He et al., 2015): ``std = gain / sqrt(fan_in)`` with ``gain = sqrt(2)`` for ReLU,
+  which halves the second moment E[x^2] the next layer sees; forward condition only.
 
 A uniform distribution on ``[-a, a]`` has std ``a / sqrt(3)``, which gives the uniform variants.
 ``Dense`` defaults to ``he_uniform`` for weights and ``zeros`` for biases (see ``Dense``).

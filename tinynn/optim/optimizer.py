@@ -1,12 +1,14 @@
 """The optimizer base class: one `step` shared by every optimizer.
 
 An optimizer sees the model as two flat 1-D numpy arrays, `params` and `grads`.
-`step` updates `params` in place:
+`step` updates `params` in place, with weight decay in one of two forms:
 
-    g      = grads + weight_decay * params      (L2 weight decay, like torch)
-    params = params - compute_step(g)
+    L2 (default, like torch):     g = grads + weight_decay * params
+                                  params = params - compute_step(g)
+    decoupled (AdamW; a class     params = params * (1 - lr * weight_decay)
+    sets decoupled_weight_decay)  params = params - compute_step(grads)
 
-and each subclass only writes `compute_step`, the math of one paper.
+(`maximize` negates grads first.) Each subclass only writes `compute_step`, the math of one paper.
 """
 
 from __future__ import annotations
