@@ -257,8 +257,8 @@ def _load_optim_state(r: _Reader, opt: Any, state: dict[str, np.ndarray], net: N
 
 def _scheduler(r: _Reader, optimizer: Any, set_lr: bool) -> Any:
     name, config = r.typed("sched_config")
-    cls = getattr(lr_scheduler, name, None)
-    if not (isinstance(cls, type) and hasattr(cls, "from_config") and hasattr(cls, "load_state_dict")):
+    cls = lr_scheduler.SCHEDULERS.get(name)
+    if cls is None:
         raise r.error(f"scheduler class {name!r} is not a tinynn scheduler")
     lr = optimizer.lr
     try:

@@ -27,6 +27,10 @@ class Loss:
     def __call__(self, preds: np.ndarray, targets: np.ndarray) -> float:
         return self.loss(preds, targets)
 
+    def count_correct(self, preds: np.ndarray, targets: np.ndarray) -> tuple[int, int] | None:
+        """``(correct, scored)`` predictions of a batch, for accuracy; None if the loss is not a classifier's."""
+        return None
+
     def get_config(self) -> dict[str, Any]:
         return {}
 
@@ -128,6 +132,11 @@ class SoftmaxCrossEntropy(Loss):
     def get_config(self):
         return {"label_smoothing": self.label_smoothing}
 
+    def count_correct(self, preds, targets):
+        """A prediction is correct when the largest logit is the target class (argmax of one-hot rows)."""
+        labels = targets.argmax(axis=1) if np.ndim(targets) == 2 else targets
+        return int(np.count_nonzero(preds.argmax(axis=1) == labels)), len(preds)
+
     def _targets(self, preds: np.ndarray, targets: Any) -> np.ndarray:
         """Validate targets; return int labels (N,) or float probabilities (N, C)."""
         targets = np.asarray(targets)
@@ -205,6 +214,11 @@ class BinaryCrossEntropy(Loss):
         s -= t
         s /= z.size
         return loss, s
+
+    def count_correct(self, preds, targets):
+        """Correct when the logit's sign matches the target's side of 0.5 (logit > 0 <=> p > 0.5)."""
+        hit = (preds > 0) == (np.reshape(targets, np.shape(preds)) > 0.5)
+        return int(np.count_nonzero(hit)), hit.size
 
 
 LOSSES: dict[str, type[Loss]] = {

@@ -23,7 +23,13 @@ Shape = tuple[int | None, ...]
 
 
 class Layer:
-    """Base class. Subclasses implement ``forward`` and ``backward``."""
+    """Base class. Subclasses implement ``forward`` and ``backward``.
+
+    ``min_train_batch``: the fewest samples a training batch may have (batch norm needs 2);
+    ``Model.fit`` checks it before the first update.
+    """
+
+    min_train_batch = 1
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
