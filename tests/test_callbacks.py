@@ -213,3 +213,30 @@ def test_scheduler_callback_per_batch_and_errors():
     assert m.scheduler is None  # a scheduler passed as a callback is not the model's (not saved)
     with pytest.raises(ValueError, match="interval"):
         cbs.SchedulerCallback(sched, "step")
+
+
+@pytest.mark.parametrize("kind", ["sequential", "plateau"])
+def test_fit_with_composite_schedulers_saves_and_resumes_them(tmp_path, kind):
+    x, y = blobs()
+
+    def build():
+        m = model(lr=0.1)
+        opt = m.optimizer
+        if kind == "sequential":
+            warm = tn.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=4)
+            cos = tn.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=8)
+            return m, tn.optim.lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[4]), "batch"
+        return m, tn.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.2), "epoch"
+
+    full, sched, unit = build()
+    full.fit(x, y, epochs=4, batch_size=40, scheduler=sched, scheduler_step=unit, validation_data=(x, y), verbose=0)
+    half, sched, unit = build()
+    half.fit(x, y, epochs=2, batch_size=40, scheduler=sched, scheduler_step=unit, validation_data=(x, y), verbose=0,
+             checkpoint_path=tmp_path / "c.npz")  # fmt: skip
+    resumed = tn.Model.load(tmp_path / "c.npz")
+    assert type(resumed.scheduler) is type(sched) and resumed.scheduler.get_config() == sched.get_config()
+    resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=40, validation_data=(x, y), verbose=0)
+    assert resumed.history.history["lr"] == full.history.history["lr"]
+    assert np.array_equal(resumed.net.params, full.net.params)
+    if kind == "plateau":
+        assert len(set(full.history.history["lr"])) > 1  # the schedule did something
