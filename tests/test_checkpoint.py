@@ -313,3 +313,19 @@ def test_saved_files_get_an_ordinary_file_mode(tmp_path):
     model = tn.Model(tn.Net([tn.layers.Dense(3, 2)]), tn.losses.MSE(), tn.optim.SGD())
     path = model.save(tmp_path / "m.npz")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_decay_mask_is_saved(tmp_path):
+    tn.seed(0)
+    net = tn.Net([Dense(6, 4), BatchNorm1d(4), ReLU(), Dense(4, 3)])
+    opt = tn.optim.AdamW(weight_decay=0.1, decay_mask=tn.optim.decay_mask(net.named_params()))
+    model = tn.Model(net, SoftmaxCrossEntropy(), opt)
+    x = tn.get_rng().standard_normal((20, 6)).astype(np.float32)
+    y = np.arange(20) % 3
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    path = model.save(tmp_path / "m.npz")
+    model.fit(x, y, epochs=3, initial_epoch=1, batch_size=10, verbose=0)
+    loaded = tn.Model.load(path)  # restores the RNG as it was when saved
+    assert np.array_equal(loaded.optimizer.decay_mask, opt.decay_mask) and opt.decay_mask.sum() == 24 + 12
+    loaded.fit(x, y, epochs=3, initial_epoch=1, batch_size=10, verbose=0)
+    assert np.array_equal(loaded.net.params, model.net.params)
