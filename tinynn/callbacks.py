@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_int
 from .fileio import atomic_write
 
 __all__ = [
@@ -284,8 +285,7 @@ class EarlyStopping(Callback):
         self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, mode: str = "auto",
         restore_best_weights: bool = False,
     ) -> None:  # fmt: skip
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be an int >= 0, got {patience!r}")
+        patience = check_int(patience, "patience", 0, where="EarlyStopping")
         if not min_delta >= 0:
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
         self.monitor, self.min_delta, self.patience, self.mode = monitor, float(min_delta), patience, mode
@@ -302,7 +302,7 @@ class EarlyStopping(Callback):
             self.best, self.wait, self.best_epoch = value, 0, epoch
             if self.restore_best_weights:
                 net = self.model.net
-                self.best_weights = (net.params.copy(), {k: v.copy() for k, v in net.buffers().items()})
+                self.best_weights = (net.params.copy(), {k: v.copy() for k, v in net.state().items()})
             return
         self.wait += 1
         if self.wait >= self.patience:  # as Keras: patience=0 stops at the first epoch without improvement
@@ -313,7 +313,7 @@ class EarlyStopping(Callback):
         if self.best_weights is not None:
             params, state = self.best_weights
             self.model.net.params[...] = params
-            self.model.net.load_buffers(state)
+            self.model.net.load_state(state)
 
     def get_config(self) -> dict[str, Any]:
         return {"monitor": self.monitor, "min_delta": self.min_delta, "patience": self.patience,

@@ -32,7 +32,12 @@ class Loss:
         return None
 
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-able data (``from_config`` rebuilds the loss)."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -231,4 +236,4 @@ def from_config(config: dict[str, Any]) -> Loss:
     name = config.get("type")
     if name not in LOSSES:
         raise ValueError(f"unknown loss type {name!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**config.get("config", {}))
+    return LOSSES[name].from_config(config.get("config", {}))

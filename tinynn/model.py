@@ -23,6 +23,7 @@ from .callbacks import (
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checks import check_int
 from .data import BatchIterator
 from .history import History
 from .losses import Loss
@@ -91,8 +92,7 @@ class Model:
         ``uint8`` images (raw 0..255 pixels) are scaled to [0, 1] batch by batch, like ``fit``.
         """
         x = np.asarray(x)
-        if batch_size <= 0:
-            raise ValueError(f"predict: batch_size must be positive, got {batch_size}")
+        check_int(batch_size, "batch_size", where="predict")
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"predict got input of shape {x.shape}; expected a non-empty batch")
         with self._inference():
@@ -105,8 +105,7 @@ class Model:
         Batched so memory stays flat; the net's mode is restored afterwards. ``uint8`` images are
         scaled per batch.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"evaluate: batch_size must be a positive int, got {batch_size!r}")
+        check_int(batch_size, "batch_size", where="evaluate")
         batches = BatchIterator(batch_size, shuffle=False)(x, y)
         metrics = _EpochMetrics(self.loss)
         with self._inference():
@@ -117,13 +116,13 @@ class Model:
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
-        """Eval mode for the block; afterwards the previous mode, and no inference-sized buffers."""
+        """Eval mode for the block; afterwards the previous mode, and no inference-sized scratch arrays."""
         was_training = self.net.training
         self.net.eval()
         try:
             yield
         finally:
-            self.net.free_buffers()  # scratch arrays sized for big inference batches must not linger
+            self.net.free_scratch()  # scratch arrays sized for big inference batches must not linger
             if was_training:
                 self.net.train()
 
@@ -206,8 +205,9 @@ class Model:
 
     def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last):  # noqa: ANN001
         """Check fit's arguments before anything trains; the batches of ``(x, y)``."""
-        _check_int("epochs", epochs, 1)
-        _check_int("initial_epoch", initial_epoch, 0)
+        check_int(epochs, "epochs", 1, where="fit")
+        check_int(initial_epoch, "initial_epoch", 0, where="fit")
+        check_int(batch_size, "batch_size", 1, where="fit")
         if epochs < initial_epoch:
             raise ValueError(
                 f"fit: epochs={epochs} < initial_epoch={initial_epoch}; epochs is the epoch to stop at "
@@ -298,11 +298,6 @@ class Model:
             except (ValueError, TypeError, KeyError) as e:
                 raise ValueError(f"cannot load checkpoint {path}: bad 'rng_state' ({e})") from None
         return model
-
-
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"fit: {name} must be an int >= {minimum}, got {value!r}")
 
 
 class _EpochMetrics:
