@@ -474,3 +474,46 @@ def test_decay_mask_from_parameter_names() -> None:
         optim.SGD(decay_mask=np.full(3, 0.5))
     with pytest.raises(ValueError, match=r"decay_mask has shape \(29,\), params \(5,\)"):
         optim.SGD(weight_decay=0.1, decay_mask=mask).step(np.ones(5, np.float32), np.ones(5, np.float32))
+
+
+class _ScalarState(Optimizer):
+    """A toy optimizer whose step depends on a running scalar product (like NAdam's mu_product)."""
+
+    hyperparams = ("lr", "decay")
+
+    def __init__(self, lr=0.1, decay=0.9):
+        super().__init__(lr)
+        self.decay = decay
+
+    def init_state(self, params):
+        return {"m": np.zeros_like(params), "product": 1.0}
+
+    def compute_step(self, g, out):
+        self.state["product"] *= self.decay
+        m = self.state["m"]
+        m *= self.decay
+        m += g
+        np.multiply(m, self.lr / (1 - self.state["product"]), out=out)
+
+
+def test_scalar_state_is_saved_and_resumes_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((12, 5))
+    opt, p = _ScalarState(), np.ones(5)
+    for g in grads[:6]:
+        opt.step(p, g)
+    d = opt.state_dict()
+    assert set(d) == {"t", "m", "product"} and d["product"] == pytest.approx(0.9**6)
+    np.savez(tmp_path / "s.npz", **d)
+    q = p.copy()
+    for g in grads[6:]:
+        opt.step(p, g)
+    fresh = _ScalarState.from_config(opt.get_config())
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        fresh.load_state_dict(dict(f))
+    assert isinstance(fresh.state["product"], float)
+    for g in grads[6:]:
+        fresh.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match="'product'.*should|'product' is"):
+        fresh.load_state_dict({**d, "product": np.ones(5)})
