@@ -15,7 +15,7 @@ from tinynn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSProp, SGDm
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw"]
 
-# Every option switched on, for tests that should touch every buffer and code path.
+# Every option switched on, for tests that should touch every state array and code path.
 FULL_OPTIONS = {
     "sgd": {"lr": 0.01, "weight_decay": 0.1},
     "sgdm": {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
@@ -106,7 +106,7 @@ def test_sgd_by_hand() -> None:
 
 def test_sgdm_by_hand() -> None:
     lr, mu, damp = 0.1, 0.9, 0.5
-    b = G[0]  # step 1: the buffer is the gradient itself, undampened
+    b = G[0]  # step 1: the velocity is the gradient itself, undampened
     p = P0 - lr * b
     for g in G[1:]:
         b = mu * b + (1 - damp) * g
@@ -237,10 +237,10 @@ def test_float32_stays_float32(name: str) -> None:
     for _ in range(5):
         opt.step(p, (0.3 * p + 0.1).astype(np.float32))
     assert p.dtype == np.float32
-    for buf in opt.buffers:
-        assert getattr(opt, buf).dtype == np.float32, buf
-    assert opt._g.dtype == opt._step.dtype == np.float32
-    assert len(opt.buffers) == {"sgd": 0, "sgdm": 1, "adagrad": 1, "rmsprop": 3, "adam": 3, "adamw": 3}[name]
+    for key, value in opt.state.items():
+        assert value.dtype == np.float32, key
+    assert opt._g.dtype == opt._out.dtype == np.float32
+    assert len(opt.state) == {"sgd": 0, "sgdm": 1, "adagrad": 1, "rmsprop": 3, "adam": 3, "adamw": 3}[name]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -256,15 +256,15 @@ def test_step_does_not_touch_grads(name: str, maximize: bool) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_buffers_are_reused(name: str) -> None:
+def test_state_and_scratch_arrays_are_reused(name: str) -> None:
     opt = optim.get(name, **FULL_OPTIONS[name])
     p, g = np.ones(10), np.full(10, 0.5)
     opt.step(p, g)
-    ids = {buf: id(getattr(opt, buf)) for buf in (*opt.buffers, "_g", "_step")}
+    arrays = lambda: {k: id(v) for k, v in {**opt.state, "_g": opt._g, "_out": opt._out}.items()}  # noqa: E731
+    ids = arrays()
     for _ in range(4):
         opt.step(p, g)
-        assert ids == {buf: id(getattr(opt, buf)) for buf in ids}
-    assert id(opt.compute_step(g)) == ids["_step"]
+        assert ids == arrays()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -297,9 +297,10 @@ def test_state_dict_resume_is_bit_identical(name: str, tmp_path: Path) -> None:
     for g in grads[10:]:
         opt.step(p, g)
 
-    fresh = optim.get(name)  # defaults: everything must come from the state dict
+    config = opt.get_config()
+    fresh = type(opt).from_config(json.loads(json.dumps(config)))  # hyperparameters: the config
     with np.load(tmp_path / "opt.npz", allow_pickle=False) as f:
-        fresh.load_state_dict(dict(f))
+        fresh.load_state_dict(dict(f))  # everything that changes per step: the state
     assert fresh.t == 10
     assert repr(fresh) == repr(optim.get(name, **FULL_OPTIONS[name]))
     q = saved_p
@@ -314,19 +315,23 @@ def test_state_dict_is_flat_and_copies() -> None:
     p = np.ones(4)
     opt.step(p, np.ones(4))
     d = opt.state_dict()
-    assert set(d) == {*opt.hyperparams, "t", "m", "v", "v_max"}
-    assert all(isinstance(v, (int, float, bool, tuple, np.ndarray)) for v in d.values())
-    d["m"][:] = 123.0  # a snapshot, not a view of the live buffers
-    assert not np.any(opt.m == 123.0)
-    with pytest.raises(ValueError, match="unknown keys"):
-        opt.load_state_dict({**d, "momentum": 0.9})
+    assert set(d) == {"t", "m", "v", "v_max"}
+    assert all(isinstance(v, (int, float, np.ndarray)) for v in d.values())
+    d["m"][:] = 123.0  # a snapshot, not a view of the live state
+    assert not np.any(opt.state["m"] == 123.0)
+    with pytest.raises(ValueError, match="state names"):
+        opt.load_state_dict({**d, "momentum": np.ones(4)})
+    with pytest.raises(ValueError, match="state names"):
+        Adam().load_state_dict(d)  # no v_max without amsgrad
+    with pytest.raises(ValueError, match="'v'.*float64 \\(3,\\)"):
+        opt.load_state_dict({**d, "v": np.ones(3)})
 
 
 def test_state_dict_before_first_step() -> None:
     opt = SGDm(lr=0.1)
-    fresh = SGDm()
+    fresh = SGDm.from_config(opt.get_config())
     fresh.load_state_dict(opt.state_dict())
-    assert fresh.lr == 0.1 and fresh.t == 0 and "b" not in opt.state_dict()
+    assert fresh.lr == 0.1 and fresh.t == 0 and opt.state_dict() == {"t": 0}
     p = np.ones(3)
     fresh.step(p, np.ones(3))
     np.testing.assert_allclose(p, 0.9)
@@ -420,3 +425,95 @@ def test_defaults_match_torch() -> None:
     assert repr(AdamW()) == (
         "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, amsgrad=False, maximize=False)"
     )
+
+
+# -- weight decay masks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, decoupled", [(n, False) for n in NAMES] + [("adam", True), ("adamw", True)])
+def test_decay_mask_equals_two_parameter_groups(name: str, decoupled: bool) -> None:
+    """Masked decay on one vector is, bit for bit, torch's two parameter groups: decay on the
+    masked part, none on the rest (each group an independent optimizer on its slice)."""
+    kwargs = dict(FULL_OPTIONS[name], weight_decay=0.2)
+    if decoupled and name == "adam":
+        kwargs["decoupled_weight_decay"] = True
+    elif name == "adamw" and not decoupled:
+        name = "adam"  # coupled L2 decay with AdamW's other options
+    rng = np.random.default_rng(3)
+    mask = np.array([1, 1, 0, 1, 0, 0, 1, 0], np.float32)
+    on, off = mask == 1, mask == 0
+    p = rng.standard_normal(8).astype(np.float32)
+    p_on, p_off = p[on].copy(), p[off].copy()
+    masked = optim.get(name, **kwargs, decay_mask=mask)
+    decayed, plain = optim.get(name, **kwargs), optim.get(name, **{**kwargs, "weight_decay": 0.0})
+    for _ in range(20):
+        g = rng.standard_normal(8).astype(np.float32)
+        masked.step(p, g)
+        decayed.step(p_on, g[on].copy())
+        plain.step(p_off, g[off].copy())
+    np.testing.assert_array_equal(p[on], p_on)
+    np.testing.assert_array_equal(p[off], p_off)
+    assert masked.decay_mask.dtype == np.float32
+
+
+def test_decay_mask_from_parameter_names() -> None:
+    import tinynn as tn
+
+    net = tn.Net([tn.layers.Dense(4, 3), tn.layers.BatchNorm1d(3), tn.layers.Dense(3, 2)])
+    mask = optim.decay_mask(net.named_params())
+    assert mask.shape == net.params.shape and mask.dtype == np.float32
+    # Dense w (12) decayed, b (3) not; BatchNorm gamma, beta (3 + 3) not; Dense w (6) decayed, b (2) not
+    expected = np.r_[np.ones(12), np.zeros(3), np.zeros(6), np.ones(6), np.zeros(2)]
+    np.testing.assert_array_equal(mask, expected)
+    only_first = optim.decay_mask(net.named_params(), decay=lambda name, shape: name.startswith("0."))
+    assert only_first.sum() == 15
+    opt = optim.AdamW(decay_mask=mask)
+    opt.step(net.params, np.zeros_like(net.params))
+    assert opt.decay_mask.dtype == net.params.dtype
+    with pytest.raises(ValueError, match="decay_mask"):
+        optim.SGD(decay_mask=np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"decay_mask has shape \(29,\), params \(5,\)"):
+        optim.SGD(weight_decay=0.1, decay_mask=mask).step(np.ones(5, np.float32), np.ones(5, np.float32))
+
+
+class _ScalarState(Optimizer):
+    """A toy optimizer whose step depends on a running scalar product (like NAdam's mu_product)."""
+
+    hyperparams = ("lr", "decay")
+
+    def __init__(self, lr=0.1, decay=0.9):
+        super().__init__(lr)
+        self.decay = decay
+
+    def init_state(self, params):
+        return {"m": np.zeros_like(params), "product": 1.0}
+
+    def compute_step(self, g, out):
+        self.state["product"] *= self.decay
+        m = self.state["m"]
+        m *= self.decay
+        m += g
+        np.multiply(m, self.lr / (1 - self.state["product"]), out=out)
+
+
+def test_scalar_state_is_saved_and_resumes_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((12, 5))
+    opt, p = _ScalarState(), np.ones(5)
+    for g in grads[:6]:
+        opt.step(p, g)
+    d = opt.state_dict()
+    assert set(d) == {"t", "m", "product"} and d["product"] == pytest.approx(0.9**6)
+    np.savez(tmp_path / "s.npz", **d)
+    q = p.copy()
+    for g in grads[6:]:
+        opt.step(p, g)
+    fresh = _ScalarState.from_config(opt.get_config())
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        fresh.load_state_dict(dict(f))
+    assert isinstance(fresh.state["product"], float)
+    for g in grads[6:]:
+        fresh.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match="'product'.*should|'product' is"):
+        fresh.load_state_dict({**d, "product": np.ones(5)})
