@@ -158,7 +158,7 @@ class Softmax(Layer):
     and is more stable. This layer is for when you need the probabilities inside a net.
     """
 
-    cache = ("_s", "_t")
+    cache = ("_s",)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         s = self._s = self._scratch_array("out", x.shape, x.dtype)
