@@ -1,7 +1,12 @@
-"""The ``tinynn`` command: train an MLP on MNIST, or evaluate a saved one.
+"""The ``tinynn`` command: train a net on MNIST, resume an interrupted run, evaluate a saved one, sweep a grid.
 
     tinynn train --hidden 256 128 --optimizer adam --lr 1e-3 --epochs 10 --out runs/mnist
+    tinynn train --resume runs/mnist          # continue an interrupted run where it stopped
     tinynn evaluate runs/mnist/model.npz
+    tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
+
+A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
+checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``.
 
 ``python -m tinynn`` is the same command.
 """
@@ -9,8 +14,12 @@
 from __future__ import annotations
 
 import argparse
+import inspect
+import json
 import math
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +42,17 @@ DEFAULTS = {
     "seed": 0,
     "out": "runs/mnist",
 }
+
+MAX_PARAMS = 50_000_000
+"""Largest net ``tinynn train`` builds: 200 MB of float32 weights, ~1 GB with gradients and Adam's moments."""
+
+RUN_FILE, CHECKPOINT, HISTORY, CURVES = "run.json", "model.npz", "history.json", "curves.png"
+RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
+"""The files of one run folder; a new run removes all of them before it writes any."""
+
+# The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
+RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
+               "batch_size", "val_size", "seed", "limit")  # fmt: skip
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -69,24 +89,26 @@ def _float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], fl
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
     from . import optim, zoo
 
     optimizers = sorted(optim.OPTIMIZERS)
-    parser = argparse.ArgumentParser(
+    parser = parser_class(
         prog="tinynn",
         description="tinynn: train and evaluate small numpy neural networks on MNIST.",
-        epilog="Run 'tinynn train --help' or 'tinynn evaluate --help' for the options of each command.",
+        epilog="Run 'tinynn train --help', 'tinynn evaluate --help' or 'tinynn sweep --help' for the options "
+        "of each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep}", required=True)
     d = DEFAULTS
 
     tr = sub.add_parser(
         "train",
-        help="train an MLP on MNIST; save model.npz, history.json and curves.png",
-        description="Train a fully connected net (784 -> hidden... -> 10, ReLU) on MNIST with softmax "
-        "cross-entropy. Writes model.npz (checkpoint), history.json (per-epoch metrics) and curves.png "
-        "(loss/accuracy plot) into --out, then prints the test accuracy.",
+        help="train a net on MNIST; save model.npz, history.json and curves.png",
+        description="Train a net (default: a fully connected 784 -> hidden... -> 10, ReLU) on MNIST with "
+        "softmax cross-entropy. Writes run.json (options, status), model.npz (checkpoint, after every "
+        "epoch), history.json (per-epoch metrics) and curves.png (loss/accuracy plot) into --out, then "
+        "prints the test accuracy. An interrupted run continues with --resume DIR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
@@ -112,7 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "data/mnist, or ~/.cache/tinynn/mnist, downloading if missing)")
     tr.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                     help="train on the first N training images only (quick runs)")
-    tr.add_argument("--out", default=d["out"], metavar="DIR", help="output folder")
+    tr.add_argument("--out", default=d["out"], metavar="DIR",
+                    help="run folder (refused if it holds another run, unless --overwrite)")
+    tr.add_argument("--resume", metavar="DIR", default=None,
+                    help="continue the run in DIR from its last epoch checkpoint, with its saved options "
+                    "(bit-identical to an uninterrupted run)")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the run already in --out (its files are removed first)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     tr.set_defaults(run=_train)
 
@@ -123,17 +151,25 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy, confusion matrix and per-class precision/recall/F1.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz")
+    ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz, or a run folder")
     ev.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
     ev.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                     help="evaluate on the first N test images only")
     ev.add_argument("--batch-size", type=_positive_int, default=1024, help="images per forward pass")
     ev.set_defaults(run=_evaluate)
+
+    from . import sweep
+
+    sweep.add_parser(sub)
     return parser
 
 
 class _Fail(Exception):
-    """A runtime failure (no data, divergence): message to stderr, exit code 1."""
+    """A runtime failure (no data, divergence): message to stderr, exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args, parser)
     except _Fail as e:
         print(f"tinynn {args.command}: {e}", file=sys.stderr)
-        return 1
+        return e.code
     except KeyboardInterrupt:
         print(f"tinynn {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -161,13 +197,121 @@ def _load_data(root: str | None):
         raise _Fail(str(e)) from None
 
 
+# --- the run folder --------------------------------------------------------------------------
+
+
+def check_out(out: str | os.PathLike) -> None:
+    """Raise ValueError if ``out`` cannot become a folder of results, before anything is trained or created.
+
+    Catches an existing non-folder, a dangling symlink (anywhere on the path), a path under a regular
+    file, and a folder where no file can be created (tested by creating and removing one).
+    """
+    out = Path(out)
+    for p in (out, *out.absolute().parents):
+        if p.is_symlink() and not p.exists():
+            raise ValueError(f"{out}: {p} is a dangling symbolic link")
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"{out} exists and is not a folder" if p == out
+                                 else f"{out} is under {p}, which is not a folder")  # fmt: skip
+            try:  # as root os.access says yes to everything; a real attempt does not lie
+                os.rmdir(tempfile.mkdtemp(dir=p, prefix=".tinynn-probe-"))
+            except OSError as e:
+                raise ValueError(f"{out}: cannot create files in {p} ({e.strerror or e})") from None
+            return
+
+
+def check_size(hidden: Sequence[int]) -> None:
+    """Raise ValueError if an MLP with these hidden widths has more than MAX_PARAMS parameters (nothing allocated)."""
+    widths = [IMAGE_SIZE, *hidden, NUM_CLASSES]
+    n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    if n > MAX_PARAMS:
+        raise ValueError(f"--hidden {' '.join(map(str, hidden))} makes a net of {n:,} parameters; "
+                         f"tinynn train builds at most {MAX_PARAMS:,}")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    from .fileio import atomic_write
+
+    text = (json.dumps(data, indent=1) + "\n").encode()
+    atomic_write(path, lambda f: f.write(text))
+
+
+def read_run(folder: str | os.PathLike) -> dict:
+    """The ``run.json`` of a run folder: ``{"options", "status", "epochs_done", ...}``; ValueError if unreadable."""
+    path = Path(folder) / RUN_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
+            and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
+        raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")
+    return data
+
+
+def _build_net(args: argparse.Namespace):
+    """The ``--model`` builder from :mod:`tinynn.zoo`, given the options it takes (hidden, dropout)."""
+    from . import zoo
+
+    build = zoo.NETS[args.model]
+    accepted = inspect.signature(build).parameters
+    kwargs = {k: getattr(args, k) for k in ("hidden", "dropout") if k in accepted}
+    return build(**kwargs)
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def _resume_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """Replace ``args``' run options by those saved in ``--resume DIR``; returns the run record."""
+    folder = Path(args.resume)
+    if not folder.is_dir():
+        parser.error(f"--resume {folder}: no such run folder")
+    try:
+        record = read_run(folder)
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    defaults = vars(parser.parse_args(["train"]))
+    changed = [k for k in (*RUN_OPTIONS, "out") if getattr(args, k) != defaults[k]]
+    if args.out != defaults["out"] and Path(args.out).resolve() == folder.resolve():
+        changed.remove("out")
+    if changed or args.overwrite:
+        flags = ", ".join("--" + k.replace("_", "-") for k in [*changed, *(["overwrite"] if args.overwrite else [])])
+        parser.error(f"--resume continues the run with the options saved in {folder / RUN_FILE}; drop {flags}")
+    for key, value in record["options"].items():
+        if key in RUN_OPTIONS:
+            setattr(args, key, value)
+    if args.data is None:
+        args.data = record.get("data")
+    args.out = str(folder)
+    return record
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
-    from tinynn import zoo
 
+    record = _resume_options(args, parser) if args.resume else None
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        parser.error(f"--out {out} exists and is not a directory")
+    if record is None:
+        try:
+            check_out(out)
+        except ValueError as e:
+            parser.error(f"--out {e}")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if held and not args.overwrite:
+            parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
+                         f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
+    try:
+        check_size(args.hidden)
+    except ValueError as e:
+        parser.error(str(e))
+    if record is not None and record.get("status") == "finished":
+        print(f"{out}: this run finished all {args.epochs} epochs already; "
+              f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
+        return
 
     tn.seed(args.seed)
     (x, y), (x_test, y_test) = _load_data(args.data)
@@ -177,62 +321,137 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
-    net = zoo.mlp(args.hidden, args.dropout)
+    checkpoint = out / CHECKPOINT
+    prior = tn.History()
+    if record is not None and checkpoint.exists():
+        try:
+            model = tn.Model.load(checkpoint)  # restores the random generator: the run continues exactly
+        except (ValueError, OSError) as e:
+            raise _Fail(f"cannot resume: {e}", code=2) from None
+        # The history of the epochs done: from the checkpoint if it carries one, else from history.json.
+        saved = getattr(model, "history", None)
+        if saved is None or len(saved) < model.epoch:
+            try:
+                saved = tn.History.load(out / HISTORY)
+            except (OSError, ValueError):
+                saved = tn.History()
+        for i, epoch in enumerate(saved.epoch):
+            if epoch < model.epoch:
+                prior.append(epoch, {k: v[i] for k, v in saved.history.items() if i < len(v)})
+        scheduler, step_unit = None, None  # the model carries them
+    else:
+        try:
+            net = _build_net(args)
+        except (ValueError, MemoryError) as e:
+            parser.error(f"cannot build --model {args.model}: {e}")
+        kwargs = {"lr": args.lr}
+        if args.weight_decay:
+            kwargs["weight_decay"] = args.weight_decay
+        optimizer = tn.optim.get(args.optimizer, **kwargs)
+        scheduler, step_unit = None, "epoch"
+        if args.scheduler == "cosine":
+            steps = args.epochs * -(-len(x) // args.batch_size)
+            scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
+        elif args.scheduler == "step":
+            milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
+            scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+        # A new run: the previous run's files go first, so the folder never mixes two runs.
+        out.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data, "train_seconds": 0.0,
+              **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
 
-    kwargs = {"lr": args.lr}
-    if args.weight_decay:
-        kwargs["weight_decay"] = args.weight_decay
-    optimizer = tn.optim.get(args.optimizer, **kwargs)
-    scheduler, step_unit = None, "epoch"
-    if args.scheduler == "cosine":
-        steps = args.epochs * -(-len(x) // args.batch_size)
-        scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
-    elif args.scheduler == "step":
-        milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
-        scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+    def save_status(state: str, **extra) -> None:
+        _write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
 
     verbose = 0 if args.quiet else 1
     if verbose:
-        print(net.summary())
-        print(f"training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
+        print(model.net.summary())
+        what = f"resuming after epoch {model.epoch}: " if record is not None else ""
+        print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
+    save_status("running")
     start = time.perf_counter()
+    done_before = model.epoch
     try:
         history = model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
-            validation_data=(x_val, y_val) if n_val else None,
-            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
+            validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
+            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, checkpoint_path=checkpoint,
         )  # fmt: skip
-    except tn.model.TrainingDiverged as e:
-        raise _Fail(str(e)) from None
-    elapsed = time.perf_counter() - start
+    except (KeyboardInterrupt, tn.model.TrainingDiverged) as e:
+        _save_history(prior, model.history, out)
+        status["train_seconds"] += time.perf_counter() - start
+        if isinstance(e, KeyboardInterrupt):
+            save_status("interrupted")
+            saved = (f"the checkpoint of epoch {model.epoch} is {checkpoint}" if model.epoch
+                     else "no epoch was finished, nothing is lost")  # fmt: skip
+            raise _Fail(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
+                        f"Continue with: tinynn train --resume {out}", code=130) from None
+        save_status("failed", error=str(e))
+        kept = f" (the checkpoint of epoch {model.epoch} is {checkpoint})" if model.epoch else ""
+        raise _Fail(f"{e}{kept}") from None
+    status["train_seconds"] += time.perf_counter() - start
 
     test = model.evaluate(x_test, y_test)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.npz")
-    history.save(out / "history.json")
-    history.plot(out / "curves.png", title=f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}")
+    full = _save_history(prior, history, out)
+    title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
+             else f"{args.model} on MNIST")  # fmt: skip
+    full.plot(out / CURVES, title=title)
+    val = full.history.get("val_accuracy", [])
+    save_status("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
+                best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
     if verbose:
-        per_epoch = elapsed / args.epochs
-        print(f"trained in {elapsed:.1f}s ({per_epoch:.1f}s/epoch); wrote model.npz, history.json, "
-              f"curves.png to {out}")
+        trained = model.epoch - done_before
+        elapsed = time.perf_counter() - start
+        per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
+        print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
     print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
+
+
+def _save_history(prior, new, out: Path):
+    """``prior`` (epochs before a resume) followed by ``new`` (this fit), written to history.json."""
+    import tinynn as tn
+
+    full = tn.History(prior.history, prior.epoch)
+    if new is not None:
+        for i, epoch in enumerate(new.epoch):
+            full.append(epoch, {k: v[i] for k, v in new.history.items() if i < len(v)})
+    full.save(out / HISTORY)
+    return full
+
+
+# --- evaluate --------------------------------------------------------------------------------
 
 
 def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
 
     path = Path(args.model)
+    if path.is_dir():
+        path = path / CHECKPOINT
     if not path.is_file():
         parser.error(f"model file not found: {path}")
     try:
         model = tn.Model.load(path, restore_rng=False)
     except ValueError as e:
         parser.error(str(e))
-    in_features = getattr(model.net.layers[0], "in_features", IMAGE_SIZE)
-    if in_features != IMAGE_SIZE:
-        parser.error(f"{path}: the model takes {in_features} inputs, MNIST images have {IMAGE_SIZE}")
+    except Exception as e:  # noqa: BLE001 - whatever a damaged file provokes, the user gets a message
+        parser.error(f"cannot load checkpoint {path}: {type(e).__name__}: {e}")
+    if not isinstance(model.loss, tn.losses.SoftmaxCrossEntropy):
+        parser.error(f"{path}: the model is trained with {type(model.loss).__name__}, not a classifier with "
+                     "SoftmaxCrossEntropy; 'tinynn evaluate' scores MNIST digit classifiers")
+    if not np.isfinite(model.net.params).all():
+        parser.error(f"{path}: the model's parameters contain NaN or Inf (a diverged run?)")
+    try:
+        with np.errstate(all="ignore"):
+            probe = model.predict(np.zeros((1, IMAGE_SIZE), np.float32))
+    except Exception as e:  # noqa: BLE001
+        parser.error(f"{path}: the model does not take {IMAGE_SIZE}-pixel MNIST images ({e})")
+    if probe.shape != (1, NUM_CLASSES):
+        parser.error(f"{path}: the model gives {probe.shape[1:]} outputs per image, MNIST has {NUM_CLASSES} classes")
 
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:
