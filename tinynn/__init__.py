@@ -4,6 +4,7 @@ from . import data, gradcheck, init, layers, losses, metrics, optim
 from .model import History, Model, TrainingDiverged
 from .net import Net
 from .rng import get_rng, seed
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -21,4 +22,5 @@ __all__ = [
     "metrics",
     "optim",
     "seed",
+    "sweep",
 ]
