@@ -158,9 +158,9 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     ev.add_argument("--batch-size", type=_positive_int, default=1024, help="images per forward pass")
     ev.set_defaults(run=_evaluate)
 
-    from . import sweep
+    from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
 
-    sweep.add_parser(sub)
+    add_sweep_parser(sub)
     return parser
 
 

@@ -158,7 +158,8 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
     env = {**os.environ, **blas_env(threads), "PYTHONUNBUFFERED": "1"}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen([sys.executable, "-m", "tinynn", "train", *argv], env=env,
+    # A session of its own: Ctrl-C reaches the sweep only, which passes it on once to each run.
+    proc = subprocess.Popen([sys.executable, "-m", "tinynn", "train", *argv], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     with _live_lock:
         _live.add(proc)
