@@ -62,16 +62,19 @@ def test_round_trip_restores_everything(trained, mnist_small):
     for (k, a), (k2, b) in zip(model.net.buffers().items(), loaded.net.buffers().items(), strict=True):
         assert k == k2 and np.array_equal(a, b)
     assert type(loaded.optimizer) is tn.optim.Adam and loaded.optimizer.t == model.optimizer.t == 24
-    assert np.array_equal(loaded.optimizer.m, model.optimizer.m)
-    assert np.array_equal(loaded.optimizer.v, model.optimizer.v)
+    assert np.array_equal(loaded.optimizer.state["m"], model.optimizer.state["m"])
+    assert np.array_equal(loaded.optimizer.state["v"], model.optimizer.state["v"])
     assert loaded.optimizer.lr == model.optimizer.lr == pytest.approx(1.5e-3)
     assert type(loaded.scheduler) is MultiStepLR and loaded.scheduler.milestones == (1, 3)
     assert loaded.scheduler.optimizer is loaded.optimizer and loaded.scheduler.last_epoch == 2
     assert loaded.loss.label_smoothing == 0.05 and loaded.gradient_clip == 5.0
     assert loaded.epoch == 2
+    assert loaded.history.epoch == [0, 1] and loaded.history.history == model.history.history
     with np.load(path, allow_pickle=False) as d:
-        assert str(d["tinynn_format"]) == "tinynn-checkpoint-1"
+        assert str(d["tinynn_format"]) == "tinynn-checkpoint-2"
         assert json.loads(str(d["net_config"])) == model.net.get_config()
+        assert json.loads(str(d["optim_config"])) == {"type": "Adam", "config": model.optimizer.get_config()}
+        assert json.loads(str(d["training"]))["epoch"] == 2
 
 
 def test_save_writes_exactly_the_given_path_and_leaves_no_temp_files(trained, tmp_path):
@@ -120,6 +123,44 @@ def test_custom_optimizer_needs_override(mnist_small, tmp_path):
     assert fresh.optimizer.lr == 0.5 and fresh.optimizer.t == 0
 
 
+def test_a_given_optimizer_is_used_as_given(trained):
+    """Its hyperparameters stay the caller's, even with a saved scheduler; its state continues."""
+    model, path = trained
+    assert model.optimizer.lr == pytest.approx(1.5e-3)  # the scheduler moved the saved lr
+    mine = tn.optim.Adam(lr=1e-4, betas=(0.8, 0.9))
+    loaded = tn.Model.load(path, optimizer=mine)
+    assert loaded.optimizer is mine and mine.lr == 1e-4 and mine.betas == (0.8, 0.9)
+    assert mine.t == 24 and np.array_equal(mine.state["m"], model.optimizer.state["m"])
+    assert loaded.scheduler.optimizer is mine and loaded.scheduler.last_epoch == 2
+    loaded.scheduler.step()  # from its next step on, the schedule drives the lr again
+    assert mine.lr == pytest.approx(0.75e-3)
+
+
+def test_restore_rng_false_leaves_the_generator_untouched(trained):
+    _, path = trained
+    tn.seed(99)
+    expected = tn.get_rng().random(5)
+    tn.seed(99)
+    tn.Model.load(path, restore_rng=False)  # building the net draws initial weights: must not show
+    assert np.array_equal(tn.get_rng().random(5), expected)
+
+
+def test_history_of_all_epochs_survives_save_and_load(mnist_small, tmp_path):
+    x, y, xt, yt = mnist_small
+    model = build()
+    model.fit(x, y, epochs=2, batch_size=200, validation_data=(xt, yt), verbose=0)
+    model.save(tmp_path / "a.npz")
+    resumed = tn.Model.load(tmp_path / "a.npz")
+    h = resumed.fit(x, y, epochs=3, initial_epoch=2, batch_size=200, verbose=0)  # no validation this time
+    assert h is resumed.history and h.epoch == [0, 1, 2]
+    assert h.history["loss"][:2] == model.history.history["loss"]
+    assert h.history["val_loss"][:2] == model.history.history["val_loss"] and np.isnan(h.history["val_loss"][2])
+    resumed.save(tmp_path / "b.npz")
+    again = tn.Model.load(tmp_path / "b.npz").history
+    assert again.epoch == [0, 1, 2] and np.isnan(again.history["val_loss"][2])
+    assert again.history["loss"] == h.history["loss"]
+
+
 # --- refusing bad files --------------------------------------------------------------------
 
 
@@ -141,19 +182,21 @@ def test_missing_file(tmp_path):
         (lambda p, good: rewrite(good, p, obj=np.array([None], dtype=object)), "pickled"),
         (lambda p, good: rewrite(good, p, tinynn_format=np.array("tinynn-checkpoint-99")), "unsupported"),
         (lambda p, good: rewrite(good, p, drop=["params"]), r"missing entries \['params'\]"),
-        (lambda p, good: rewrite(good, p, drop=["rng_state", "epoch"]), "missing entries"),
+        (lambda p, good: rewrite(good, p, drop=["rng_state", "training"]), "missing entries"),
         (lambda p, good: rewrite(good, p, params=np.zeros(10, np.float32)), r"shape \(10,\)"),
         (lambda p, good: rewrite(good, p, params=np.zeros(25450, np.float64)), "float64"),
         (lambda p, good: rewrite(good, p, net_config=np.array("{not json")), "not valid JSON"),
         (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
         (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
-        (lambda p, good: rewrite(good, p, buffer__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
-        (lambda p, good: rewrite(good, p, drop=["buffer/1.running_var"]), "buffers do not match"),
-        (lambda p, good: rewrite(good, p, optim__m=np.zeros(5, np.float32)), "optimizer buffer 'm'"),
+        (lambda p, good: rewrite(good, p, net_state__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
+        (lambda p, good: rewrite(good, p, drop=["net_state/1.running_var"]), "do not match"),
+        (lambda p, good: rewrite(good, p, optim_state__m=np.zeros(5, np.float32)), "optimizer state 'm'"),
         (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope"}')), "unknown loss"),
-        (lambda p, good: rewrite(good, p, optim_class=np.array("Lion")), "'Lion' is not a tinynn optimizer"),
-        (lambda p, good: rewrite(good, p, sched_class=np.array("Warp")), "'Warp' is not a tinynn scheduler"),
-        (lambda p, good: rewrite(good, p, epoch=np.arange(3)), "bad 'epoch'"),
+        (lambda p, good: rewrite(good, p, optim_config=np.array('{"type": "Lion", "config": {}}')),
+         "'Lion' is not a tinynn optimizer"),
+        (lambda p, good: rewrite(good, p, sched_config=np.array('{"type": "Warp", "config": {}}')),
+         "'Warp' is not a tinynn scheduler"),
+        (lambda p, good: rewrite(good, p, training=np.array('{"epoch": [1, 2]}')), "bad 'training'"),
     ],
     ids=[
         "empty", "text", "truncated", "random-bytes", "npy", "foreign-npz", "object-array", "object-entry",
@@ -220,12 +263,12 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
     assert resumed.epoch == 2 and resumed.scheduler_step == scheduler_step
     history = resumed.fit(x, y, epochs=4, initial_epoch=resumed.epoch, batch_size=100,
                           validation_data=(xt, yt), verbose=0)  # fmt: skip
-    assert history.epoch == [2, 3]
+    assert history.epoch == [0, 1, 2, 3]  # the history covers the whole run
     assert np.array_equal(resumed.net.params, full.net.params)
     for a, b in zip(resumed.net.buffers().values(), full.net.buffers().values(), strict=True):
         assert np.array_equal(a, b)
-    assert np.array_equal(resumed.optimizer.m, full.optimizer.m)
-    assert history.history["val_loss"] == full.history.history["val_loss"][2:]
+    assert np.array_equal(resumed.optimizer.state["m"], full.optimizer.state["m"])
+    assert history.history["val_loss"] == full.history.history["val_loss"]
     assert resumed.optimizer.lr == full.optimizer.lr
 
 
@@ -251,7 +294,7 @@ def test_history_json_and_plot(trained, mnist_small, tmp_path):
     h = model.fit(x, y, epochs=4, initial_epoch=2, batch_size=100, validation_data=(xt, yt), verbose=0)
     path = h.save(tmp_path / "history.json")
     back = tn.History.load(path)
-    assert back.history == h.history and back.epoch == h.epoch == [2, 3]
+    assert back.history == h.history and back.epoch == h.epoch == [0, 1, 2, 3]
     assert tn.History.from_json(h.to_json()).history == h.history
     png = h.plot(tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000

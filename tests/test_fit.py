@@ -48,7 +48,8 @@ def test_history_keys_lengths_and_validation(mnist):
     assert all(t > 0 for t in h.history["time"])
 
     h2 = model.fit(x[:1000], y[:1000], epochs=5, initial_epoch=3, verbose=0)  # Keras semantics
-    assert h2.epoch == [3, 4] and "val_loss" not in h2.history
+    assert h2 is h and h2.epoch == [0, 1, 2, 3, 4]  # model.history: every epoch the model trained
+    assert len(h2.history["val_loss"]) == 5 and np.isnan(h2.history["val_loss"][3:]).all()
 
 
 def test_train_accuracy_comes_from_the_batch_predictions(mnist):

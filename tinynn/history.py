@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 from pathlib import Path
+from typing import Any
 
 from .fileio import atomic_write
 
@@ -16,7 +18,9 @@ class History:
     Keys written by ``fit``: ``loss``, ``accuracy`` (classification losses only), ``val_loss``
     and ``val_accuracy`` (with validation data), ``lr`` (the learning rate at the start of the
     epoch) and ``time`` (seconds, training plus validation). ``history.epoch`` lists the epoch
-    indices (starting at ``initial_epoch``).
+    indices. ``model.history`` keeps every epoch the model was trained for (``fit`` appends, and
+    checkpoints carry it), so every list has one entry per epoch: NaN where an epoch did not
+    record that key (e.g. ``val_loss`` of a ``fit`` without validation data).
     """
 
     def __init__(self, history: dict[str, list[float]] | None = None, epoch: list[int] | None = None) -> None:
@@ -25,9 +29,13 @@ class History:
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
         """Record one epoch's ``logs``."""
+        n = len(self.epoch)
         self.epoch.append(int(epoch))
         for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
+            self.history.setdefault(key, [math.nan] * n).append(float(value))
+        for values in self.history.values():
+            if len(values) == n:  # a key this epoch did not log
+                values.append(math.nan)
 
     def __len__(self) -> int:
         return len(self.epoch)
@@ -37,15 +45,32 @@ class History:
 
     # --- saving ------------------------------------------------------------------------------
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"epoch": [...], "history": {key: [...]}}``, plain JSON (NaN written as null)."""
+        return {
+            "epoch": list(self.epoch),
+            "history": {k: [None if math.isnan(v) else v for v in vs] for k, vs in self.history.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> History:
+        if not isinstance(data, dict) or not isinstance(data.get("history"), dict):
+            raise ValueError("History data must be an object with a 'history' mapping")
+        epoch = data.get("epoch", [])
+        history = data["history"]
+        if not isinstance(epoch, list) or not all(isinstance(e, int) for e in epoch):
+            raise ValueError("History 'epoch' must be a list of integers")
+        for key, values in history.items():
+            if not isinstance(values, list) or len(values) != len(epoch):
+                raise ValueError(f"History {key!r} must be a list with one value per epoch ({len(epoch)})")
+        return cls({k: [math.nan if v is None else float(v) for v in vs] for k, vs in history.items()}, epoch)
+
     def to_json(self) -> str:
-        return json.dumps({"epoch": self.epoch, "history": self.history}, indent=1)
+        return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
     def from_json(cls, text: str) -> History:
-        data = json.loads(text)
-        if not isinstance(data, dict) or not isinstance(data.get("history"), dict):
-            raise ValueError("History JSON must be an object with a 'history' mapping")
-        return cls(data["history"], data.get("epoch"))
+        return cls.from_dict(json.loads(text))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write ``to_json()`` to ``path`` atomically (an existing file is never left half-written)."""
@@ -77,8 +102,8 @@ class History:
         for i, key in enumerate(panels):
             ax = fig.add_subplot(1, len(panels), i + 1)
             for name, label in ((key, "train"), (f"val_{key}", "validation")):
-                if name in h:
-                    ax.plot(epochs[: len(h[name])], h[name], marker="o", ms=3, label=label)
+                if name in h:  # NaN (an epoch without that key) leaves a gap
+                    ax.plot(epochs, h[name], marker="o", ms=3, label=label)
             ax.set_xlabel("epoch")
             ax.set_ylabel(key)
             ax.grid(alpha=0.3)

@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from . import rng
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .data import BatchIterator
 from .history import History
 from .losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
@@ -73,7 +74,7 @@ class Model:
         self.scheduler: Any = None
         self.scheduler_step = "epoch"
         self.epoch = 0  # epochs completed (as numbered by fit: the next fit may pass initial_epoch=model.epoch)
-        self.history: History | None = None  # of the latest fit
+        self.history = History()  # every epoch trained so far: fit appends, save/load carry it
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The net's output for batch ``x``, in the net's current mode."""
@@ -215,7 +216,7 @@ class Model:
         per_batch = sched is not None and self.scheduler_step == "batch"
         correct_fn = _correct_fn(self.loss)
         net, n = self.net, batches.n
-        history = self.history = History()
+        history = self.history
 
         for epoch in range(initial_epoch, epochs):
             start = time.perf_counter()
@@ -275,28 +276,47 @@ class Model:
     # --- saving --------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write net, loss, optimizer and scheduler state, RNG state and epoch to ONE ``.npz``.
+        """Write net, loss, optimizer and scheduler state, epoch, history and RNG state to ONE ``.npz``.
 
         Atomic: written to a temp file beside ``path``, then renamed, so a crash never leaves a
         half-written checkpoint. The file is written at ``path`` exactly (no suffix added).
         Format: :mod:`tinynn.checkpoint`.
         """
-        return save_checkpoint(self, path)
+        record = Checkpoint(
+            self.net, self.loss, self.optimizer, self.scheduler, self.epoch, self.scheduler_step,
+            self.gradient_clip, self.history, rng.get_state(),
+        )  # fmt: skip
+        return save_checkpoint(path, record)
 
     @classmethod
     def load(cls, path: str | os.PathLike, optimizer: Any = None, restore_rng: bool = True) -> Model:
         """Rebuild a model saved by :meth:`save`, ready to predict or to resume training.
 
-        The optimizer is rebuilt by class name from :mod:`tinynn.optim` with its saved state; for
-        a custom optimizer pass ``optimizer=`` (its state is restored if it is of the saved class
-        and has ``load_state_dict``; an optimizer of another class starts fresh). The scheduler
-        and ``model.epoch`` are restored; with ``restore_rng`` so is tinynn's random generator,
-        which makes a resumed run bit-identical to an uninterrupted one.
+        Without ``optimizer`` the saved tinynn optimizer is rebuilt with its hyperparameters and
+        state, and the saved scheduler sets its lr. With ``optimizer=`` it is used as given: its
+        hyperparameters (lr included) stay as you set them; it continues the saved state (step
+        count, moments) if it is of the saved class, else starts fresh; a saved scheduler is
+        reattached to it but changes its lr only from its next ``step``. A custom optimizer
+        class must always be passed this way.
+
+        ``model.epoch``, ``model.history`` (all epochs so far) and the scheduler are restored.
+        With ``restore_rng`` (the default) tinynn's random generator is set to its saved state,
+        which makes a resumed run bit-identical to an uninterrupted one; with
+        ``restore_rng=False`` the generator is left exactly as it was.
 
         Never unpickles. A foreign, malformed or truncated file raises ``ValueError`` naming the
         file and the problem.
         """
-        return load_checkpoint(path, optimizer=optimizer, restore_rng=restore_rng, model_cls=cls)
+        ckpt = load_checkpoint(path, optimizer=optimizer)
+        model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
+        model.scheduler, model.scheduler_step = ckpt.scheduler, ckpt.scheduler_step
+        model.epoch, model.history = ckpt.epoch, ckpt.history
+        if restore_rng:
+            try:
+                rng.set_state(ckpt.rng_state)
+            except (ValueError, TypeError, KeyError) as e:
+                raise ValueError(f"cannot load checkpoint {path}: bad 'rng_state' ({e})") from None
+        return model
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

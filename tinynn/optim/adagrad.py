@@ -20,7 +20,6 @@ class Adagrad(Optimizer):
     """
 
     hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
-    buffers = ("sum_sq",)
 
     def __init__(
         self,
@@ -30,8 +29,9 @@ class Adagrad(Optimizer):
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
         maximize: bool = False,
+        decay_mask: np.ndarray | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, maximize)
+        super().__init__(lr, weight_decay, maximize, decay_mask)
         check_hyper("lr_decay", lr_decay, lr_decay >= 0, "must be >= 0")
         check_hyper(
             "initial_accumulator_value", initial_accumulator_value, initial_accumulator_value >= 0, "must be >= 0"
@@ -41,14 +41,13 @@ class Adagrad(Optimizer):
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.eps = float(eps)
 
-    def init_state(self, params: np.ndarray) -> None:
-        self.sum_sq = np.full_like(params, self.initial_accumulator_value)
+    def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"sum_sq": np.full_like(params, self.initial_accumulator_value)}
 
-    def compute_step(self, g: np.ndarray) -> np.ndarray:
-        s, d = self.sum_sq, self._step
-        s += np.square(g, out=d)
-        np.sqrt(s, out=d)
-        d += self.eps
-        np.divide(g, d, out=d)
-        d *= self.lr / (1 + (self.t - 1) * self.lr_decay)
-        return d
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        s = self.state["sum_sq"]
+        s += np.square(g, out=out)
+        np.sqrt(s, out=out)
+        out += self.eps
+        np.divide(g, out, out=out)
+        out *= self.lr / (1 + (self.t - 1) * self.lr_decay)

@@ -33,8 +33,9 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
+        decay_mask: np.ndarray | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, maximize)
+        super().__init__(lr, weight_decay, maximize, decay_mask)
         for i, beta in enumerate(betas):
             check_hyper(f"betas[{i}]", beta, 0 <= beta < 1, "must be in [0, 1)")
         check_hyper("eps", eps, eps > 0, "must be > 0")
@@ -43,22 +44,18 @@ class Adam(Optimizer):
         self.amsgrad = bool(amsgrad)
         self.decoupled_weight_decay = bool(decoupled_weight_decay)
 
-    @property
-    def buffers(self) -> tuple[str, ...]:
-        return ("m", "v") + ("v_max",) * self.amsgrad
+    def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        names = ("m", "v") + ("v_max",) * self.amsgrad
+        return {name: np.zeros_like(params) for name in names}
 
-    def init_state(self, params: np.ndarray) -> None:
-        for name in self.buffers:
-            setattr(self, name, np.zeros_like(params))
-
-    def compute_step(self, g: np.ndarray) -> np.ndarray:
-        (b1, b2), m, v, d = self.betas, self.m, self.v, self._step
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        (b1, b2), m, v, d = self.betas, self.state["m"], self.state["v"], out
         m *= b1
         m += np.multiply(g, 1 - b1, out=d)                    # m = b1 m + (1 - b1) g
         v *= b2
         v += np.multiply(np.square(g, out=d), 1 - b2, out=d)  # v = b2 v + (1 - b2) g^2
         if self.amsgrad:
-            v = np.maximum(self.v_max, v, out=self.v_max)     # never let the step size grow back
+            v = np.maximum(self.state["v_max"], v, out=self.state["v_max"])  # never let the step size grow back
         bias1 = 1 - b1**self.t
         bias2 = 1 - b2**self.t
         # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections moved onto scalars
@@ -67,7 +64,6 @@ class Adam(Optimizer):
         d += self.eps * math.sqrt(bias2)
         np.divide(m, d, out=d)
         d *= self.lr * math.sqrt(bias2) / bias1
-        return d
 
 
 class AdamW(Adam):
@@ -91,5 +87,6 @@ class AdamW(Adam):
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
         maximize: bool = False,
+        decay_mask: np.ndarray | None = None,
     ) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True, maximize=maximize)
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, True, maximize, decay_mask)

@@ -44,19 +44,25 @@ class LRScheduler:
         """The lr set by the latest `step` (tinynn has one lr, so a float, not torch's list)."""
         return self.lr_at(self.last_epoch)
 
-    def state_dict(self) -> dict[str, Any]:
-        """Flat dict of numbers (and a tuple for milestones): safe for `np.savez`."""
-        d = {name: getattr(self, name) for name in self.hyperparams}
-        d.update(base_lr=self.base_lr, last_epoch=self.last_epoch)
-        return d
+    def get_config(self) -> dict[str, Any]:
+        """The settings (``hyperparams``) as JSON-able data; the optimizer is not part of it."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
 
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        for name in self.hyperparams:
-            kind = type(getattr(self, name))
-            setattr(self, name, tuple(int(x) for x in d[name]) if kind is tuple else kind(d[name]))
+    @classmethod
+    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> LRScheduler:
+        """A scheduler with these settings driving ``optimizer`` (as if newly built)."""
+        return cls(optimizer, **config)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What changes as it runs: ``{"base_lr": float, "last_epoch": int}`` (settings: ``get_config``)."""
+        return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
+
+    def load_state_dict(self, d: dict[str, Any], set_lr: bool = True) -> None:
+        """Continue from a ``state_dict``; sets the optimizer's lr for ``last_epoch`` unless ``set_lr=False``."""
         self.base_lr = float(d["base_lr"])
         self.last_epoch = int(d["last_epoch"])
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        if set_lr:
+            self.optimizer.lr = self.lr_at(self.last_epoch)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)

@@ -3,10 +3,11 @@
 An optimizer sees the model as two flat 1-D numpy arrays, `params` and `grads`.
 `step` updates `params` in place:
 
-    g      = grads + weight_decay * params      (L2 weight decay, like torch)
+    g      = grads + weight_decay * mask * params     (L2 weight decay, like torch)
     params = params - compute_step(g)
 
-and each subclass only writes `compute_step`, the math of one paper.
+and each subclass only writes `init_state` (the state it keeps, declared up front) and
+`compute_step` (the math of one paper).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+State = dict[str, Any]  # name -> np.ndarray shaped like params, or a float
 
 
 def check_hyper(name: str, value: float, ok: bool, rule: str) -> None:
@@ -25,52 +28,57 @@ def check_hyper(name: str, value: float, ok: bool, rule: str) -> None:
 class Optimizer:
     """Base class of all optimizers.
 
-    Hyperparameters are plain public attributes: a scheduler may change `self.lr`
-    between steps, so `compute_step` must read it on every call.
+    Hyperparameters are plain public attributes listed in `hyperparams` (`get_config` returns
+    them): a scheduler may change `self.lr` between steps, so `compute_step` reads it every call.
 
-    State (moment buffers) is allocated on the first `step`, with the dtype and
-    shape of `params`, and reused afterwards: a float32 model gets float32 state
-    and no step allocates memory.
+    State is everything that changes from step to step: the step count `self.t` and the dict
+    `self.state` that `init_state` declares (moment arrays shaped like `params`, and scalars such
+    as a running product). It is built on the first `step`, with the dtype and shape of
+    `params`, and reused afterwards: no step allocates memory. `state_dict` saves all of it.
 
-    Subclasses set `hyperparams` (names saved by `state_dict`) and `buffers`
-    (names of the state arrays that `init_state` creates for the current
-    hyperparameters), and write `compute_step`.
+    `decay_mask` (optional, a 1-D array like `params` of 0s and 1s) limits weight decay to the
+    entries where it is 1: build it from a net's parameter names with :func:`decay_mask`.
     """
 
     hyperparams: tuple[str, ...] = ("lr", "weight_decay", "maximize")
-    buffers: tuple[str, ...] = ()
     decoupled_weight_decay: bool = False
 
-    def __init__(self, lr: float, weight_decay: float = 0.0, maximize: bool = False) -> None:
+    def __init__(
+        self, lr: float, weight_decay: float = 0.0, maximize: bool = False, decay_mask: np.ndarray | None = None
+    ) -> None:
         check_hyper("lr", lr, lr >= 0, "must be >= 0")
         check_hyper("weight_decay", weight_decay, weight_decay >= 0, "must be >= 0")
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.maximize = bool(maximize)
+        self.decay_mask = _check_mask(decay_mask)
         self.t = 0  # number of steps taken
-        self._g: np.ndarray | None = None  # work buffer: the gradient after weight decay / maximize
-        self._step: np.ndarray | None = None  # work buffer: the decrement returned by compute_step
+        self.state: State | None = None  # built by init_state on the first step (or load_state_dict)
+        self._g: np.ndarray | None = None  # scratch: the gradient after weight decay / maximize
+        self._out: np.ndarray | None = None  # scratch: the decrement compute_step writes
 
     # -- the part a subclass writes --------------------------------------------------------
 
-    def init_state(self, params: np.ndarray) -> None:
-        """Allocate the moment buffers named in `buffers` (like `params`)."""
+    def init_state(self, params: np.ndarray) -> State:
+        """The state this optimizer keeps for `params`: {name: array like params, or float}."""
+        return {}
 
-    def compute_step(self, grads: np.ndarray) -> np.ndarray:
-        """Return the decrement for this step (params -= decrement). Must not modify grads."""
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        """Write this step's decrement into `out` (then params -= out). Must not modify `g`."""
         raise NotImplementedError
 
-    # -- the shared machinery --------------------------------------------------------------
+    # -- the shared step -------------------------------------------------------------------
 
     def step(self, params: np.ndarray, grads: np.ndarray) -> None:
         """Update `params` in place from `grads` (1-D float arrays of equal shape and dtype)."""
         self._check(params, grads)
-        if self._step is None:
-            self._allocate(params)
+        if self._out is None:
+            self._start(params)
         self.t += 1
         if self.weight_decay and self.decoupled_weight_decay:
-            params *= 1 - self.lr * self.weight_decay  # shrink the weights, outside the moments
-        params -= self.compute_step(self._gradient(params, grads))
+            self._shrink(params)  # p *= 1 - lr * wd, outside the moments
+        self.compute_step(self._gradient(params, grads), self._out)
+        params -= self._out
 
     def _gradient(self, params: np.ndarray, grads: np.ndarray) -> np.ndarray:
         # Like torch: negate for maximize first, then add the L2 term. The caller's
@@ -81,6 +89,8 @@ class Optimizer:
         g = self._g
         if wd:
             np.multiply(params, wd, out=g)
+            if self.decay_mask is not None:
+                g *= self.decay_mask
             if self.maximize:
                 g -= grads
             else:
@@ -89,10 +99,22 @@ class Optimizer:
             np.negative(grads, out=g)
         return g
 
-    def _allocate(self, params: np.ndarray) -> None:
+    def _shrink(self, params: np.ndarray) -> None:
+        if self.decay_mask is None:
+            params *= 1 - self.lr * self.weight_decay
+        else:  # p -= lr * wd * mask * p
+            np.multiply(params, self.decay_mask, out=self._g)
+            self._g *= self.lr * self.weight_decay
+            params -= self._g
+
+    def _start(self, params: np.ndarray) -> None:
+        """Allocate the scratch arrays and (unless restored by load_state_dict) the state."""
         self._g = np.empty_like(params)
-        self._step = np.empty_like(params)
-        self.init_state(params)
+        self._out = np.empty_like(params)
+        if self.state is None:
+            self.state = self.init_state(params)
+        if self.decay_mask is not None and self.decay_mask.dtype != params.dtype:
+            self.decay_mask = self.decay_mask.astype(params.dtype)
 
     def _check(self, params: np.ndarray, grads: np.ndarray) -> None:
         name = type(self).__name__
@@ -107,46 +129,75 @@ class Optimizer:
                 f"{name}.step expects params and grads of one float dtype, "
                 f"got params {params.shape} {params.dtype} and grads {grads.shape} {grads.dtype}"
             )
-        if self._step is not None and (self._step.shape != params.shape or self._step.dtype != params.dtype):
+        like = self._out if self._out is not None else next(_arrays(self.state or {}), None)
+        if like is not None and (like.shape != params.shape or like.dtype != params.dtype):
             raise ValueError(
-                f"{name}.step: state was built for {self._step.shape} {self._step.dtype} params, "
+                f"{name}.step: state was built for {like.shape} {like.dtype} params, "
                 f"got {params.shape} {params.dtype}; use a new optimizer for a different model"
             )
+        if self.decay_mask is not None and self.decay_mask.shape != params.shape:
+            raise ValueError(f"{name}.step: decay_mask has shape {self.decay_mask.shape}, params {params.shape}")
 
     # -- saving and resuming ---------------------------------------------------------------
 
+    def get_config(self) -> dict[str, Any]:
+        """The hyperparameters, as JSON-able data: `type(opt).from_config(opt.get_config())` rebuilds it."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        return cls(**config)
+
     def state_dict(self) -> dict[str, Any]:
-        """A flat dict {name: number | bool | tuple | np.ndarray}: hyperparameters, `t`, buffers.
+        """A flat dict {"t": steps, name: array copy or float for each state entry}.
 
         It can be saved without pickle: `np.savez(path, **opt.state_dict())`, and loaded back
-        with `opt.load_state_dict(dict(np.load(path)))`.
+        with `opt.load_state_dict(dict(np.load(path)))`. Hyperparameters are in `get_config`.
         """
-        d: dict[str, Any] = {name: getattr(self, name) for name in self.hyperparams}
-        d["t"] = self.t
-        if self._step is not None:
-            for name in self.buffers:
-                d[name] = getattr(self, name).copy()
+        d: dict[str, Any] = {"t": self.t}
+        for name, value in (self.state or {}).items():
+            d[name] = value.copy() if isinstance(value, np.ndarray) else float(value)
         return d
 
     def load_state_dict(self, d: dict[str, Any]) -> None:
         """Restore a `state_dict`, so a resumed run continues bit-identically."""
-        for name in self.hyperparams:
-            if name in d:  # npz turns numbers into 0-d arrays: cast back to the attribute's type
-                kind = type(getattr(self, name))
-                value = d[name]
-                setattr(self, name, tuple(float(x) for x in value) if kind is tuple else kind(value))
-        unknown = set(d) - set(self.hyperparams) - set(self.buffers) - {"t"}
-        if unknown:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: unknown keys {sorted(unknown)}")
-        self.t = int(d.get("t", 0))
-        if self.buffers and self.buffers[0] in d:
-            first = np.asarray(d[self.buffers[0]])
-            self._allocate(first)
-            for name in self.buffers:
-                np.copyto(getattr(self, name), d[name])
-        else:
-            self._g = self._step = None
+        d = dict(d)
+        if "t" not in d:
+            raise ValueError(f"{type(self).__name__}.load_state_dict: no step count 't'")
+        t = int(d.pop("t"))
+        arrays = [np.asarray(v) for v in d.values() if np.ndim(v)]
+        like = arrays[0] if arrays else np.zeros(0)
+        expected = self.init_state(np.zeros(like.shape, like.dtype)) if d or t else {}
+        if set(d) != set(expected):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: state names {sorted(d)}, expected {sorted(expected)}"
+            )
+        state = {}
+        for name, want in expected.items():
+            value = np.asarray(d[name])
+            shape, dtype = (like.shape, like.dtype) if isinstance(want, np.ndarray) else ((), value.dtype)
+            if value.shape != shape or value.dtype != dtype:
+                raise ValueError(
+                    f"{type(self).__name__}: state {name!r} is {value.dtype} {value.shape}, expected {dtype} {shape}"
+                )
+            state[name] = value.copy() if value.ndim else float(value)
+        self.t = t
+        self.state = state if d or t else None
+        self._g = self._out = None  # rebuilt on the next step, next to the restored state
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
         return f"{type(self).__name__}({args})"
+
+
+def _arrays(state: State):
+    return (v for v in state.values() if isinstance(v, np.ndarray))
+
+
+def _check_mask(mask: Any) -> np.ndarray | None:
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.ndim != 1 or not np.isin(mask, (0, 1)).all():
+        raise ValueError(f"decay_mask must be a 1-D array of 0s and 1s, got shape {mask.shape}")
+    return mask.astype(np.float32 if mask.dtype.kind in "biu" else mask.dtype)

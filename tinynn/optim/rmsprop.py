@@ -17,7 +17,7 @@ class RMSProp(Optimizer):
         b_t      = momentum * b_{t-1} + g_t / (r_t + eps)        (momentum > 0 only)
         p_t      = p_{t-1} - lr * b_t        or   p_{t-1} - lr * g_t / (r_t + eps)
 
-    All buffers start at 0. Defaults: lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
+    All state starts at 0. Defaults: lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
     momentum=0, centered=False, maximize=False. Same as torch.optim.RMSprop.
     """
 
@@ -32,8 +32,9 @@ class RMSProp(Optimizer):
         momentum: float = 0.0,
         centered: bool = False,
         maximize: bool = False,
+        decay_mask: np.ndarray | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, maximize)
+        super().__init__(lr, weight_decay, maximize, decay_mask)
         check_hyper("alpha", alpha, 0 <= alpha < 1, "must be in [0, 1)")
         check_hyper("eps", eps, eps > 0, "must be > 0")
         check_hyper("momentum", momentum, momentum >= 0, "must be >= 0")
@@ -42,22 +43,19 @@ class RMSProp(Optimizer):
         self.momentum = float(momentum)
         self.centered = bool(centered)
 
-    @property
-    def buffers(self) -> tuple[str, ...]:
-        return ("v",) + ("g_avg",) * self.centered + ("b",) * (self.momentum > 0)
+    def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        names = ("v",) + ("g_avg",) * self.centered + ("b",) * (self.momentum > 0)
+        return {name: np.zeros_like(params) for name in names}
 
-    def init_state(self, params: np.ndarray) -> None:
-        for name in self.buffers:
-            setattr(self, name, np.zeros_like(params))
-
-    def compute_step(self, g: np.ndarray) -> np.ndarray:
-        a, v, d = self.alpha, self.v, self._step
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        a, v, d = self.alpha, self.state["v"], out
         v *= a
         v += np.multiply(np.square(g, out=d), 1 - a, out=d)
         if self.centered:  # subtract the squared mean: a running variance instead of 2nd moment
-            self.g_avg *= a
-            self.g_avg += np.multiply(g, 1 - a, out=d)
-            np.square(self.g_avg, out=d)
+            g_avg = self.state["g_avg"]
+            g_avg *= a
+            g_avg += np.multiply(g, 1 - a, out=d)
+            np.square(g_avg, out=d)
             np.subtract(v, d, out=d)
             np.sqrt(d, out=d)
         else:
@@ -65,8 +63,9 @@ class RMSProp(Optimizer):
         d += self.eps
         np.divide(g, d, out=d)
         if self.momentum > 0:
-            self.b *= self.momentum
-            self.b += d
-            return np.multiply(self.b, self.lr, out=d)
-        d *= self.lr
-        return d
+            b = self.state["b"]
+            b *= self.momentum
+            b += d
+            np.multiply(b, self.lr, out=d)
+        else:
+            d *= self.lr

@@ -17,8 +17,10 @@ class SGD(Optimizer):
     momentum=0 (torch's default lr is also 1e-3).
     """
 
-    def __init__(self, lr: float = 1e-3, weight_decay: float = 0.0, maximize: bool = False) -> None:
-        super().__init__(lr, weight_decay, maximize)
+    def __init__(
+        self, lr: float = 1e-3, weight_decay: float = 0.0, maximize: bool = False, decay_mask: np.ndarray | None = None
+    ) -> None:
+        super().__init__(lr, weight_decay, maximize, decay_mask)
 
-    def compute_step(self, g: np.ndarray) -> np.ndarray:
-        return np.multiply(g, self.lr, out=self._step)
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        np.multiply(g, self.lr, out=out)

@@ -22,7 +22,6 @@ class SGDm(Optimizer):
     """
 
     hyperparams = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
-    buffers = ("b",)
 
     def __init__(
         self,
@@ -32,8 +31,9 @@ class SGDm(Optimizer):
         nesterov: bool = False,
         weight_decay: float = 0.0,
         maximize: bool = False,
+        decay_mask: np.ndarray | None = None,
     ) -> None:
-        super().__init__(lr, weight_decay, maximize)
+        super().__init__(lr, weight_decay, maximize, decay_mask)
         check_hyper("momentum", momentum, momentum >= 0, "must be >= 0")
         if nesterov:
             check_hyper("momentum", momentum, momentum > 0, "nesterov needs momentum > 0")
@@ -42,22 +42,22 @@ class SGDm(Optimizer):
         self.dampening = float(dampening)
         self.nesterov = bool(nesterov)
 
-    def init_state(self, params: np.ndarray) -> None:
-        self.b = np.zeros_like(params)
+    def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
+        return {"b": np.zeros_like(params)}  # the velocity
 
-    def compute_step(self, g: np.ndarray) -> np.ndarray:
-        b, d = self.b, self._step
+    def compute_step(self, g: np.ndarray, out: np.ndarray) -> None:
+        b = self.state["b"]
         if self.t == 1:
             np.copyto(b, g)  # torch starts the velocity at the first gradient
         else:
             b *= self.momentum
             if self.dampening:
-                b += np.multiply(g, 1 - self.dampening, out=d)
+                b += np.multiply(g, 1 - self.dampening, out=out)
             else:
                 b += g
         if self.nesterov:  # look ahead: step along g + momentum * b
-            np.multiply(b, self.momentum, out=d)
-            d += g
-            d *= self.lr
-            return d
-        return np.multiply(b, self.lr, out=d)
+            np.multiply(b, self.momentum, out=out)
+            out += g
+            out *= self.lr
+        else:
+            np.multiply(b, self.lr, out=out)
