@@ -322,22 +322,11 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
     checkpoint = out / CHECKPOINT
-    prior = tn.History()
     if record is not None and checkpoint.exists():
-        try:
-            model = tn.Model.load(checkpoint)  # restores the random generator: the run continues exactly
+        try:  # restores the random generator and the history: the run continues exactly
+            model = tn.Model.load(checkpoint)
         except (ValueError, OSError) as e:
             raise _Fail(f"cannot resume: {e}", code=2) from None
-        # The history of the epochs done: from the checkpoint if it carries one, else from history.json.
-        saved = getattr(model, "history", None)
-        if saved is None or len(saved) < model.epoch:
-            try:
-                saved = tn.History.load(out / HISTORY)
-            except (OSError, ValueError):
-                saved = tn.History()
-        for i, epoch in enumerate(saved.epoch):
-            if epoch < model.epoch:
-                prior.append(epoch, {k: v[i] for k, v in saved.history.items() if i < len(v)})
         scheduler, step_unit = None, None  # the model carries them
     else:
         try:
@@ -376,13 +365,13 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     start = time.perf_counter()
     done_before = model.epoch
     try:
-        history = model.fit(
+        model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
             validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
             scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, checkpoint_path=checkpoint,
         )  # fmt: skip
     except (KeyboardInterrupt, tn.model.TrainingDiverged) as e:
-        _save_history(prior, model.history, out)
+        model.history.save(out / HISTORY)  # the epochs done (the checkpoint carries them too)
         status["train_seconds"] += time.perf_counter() - start
         if isinstance(e, KeyboardInterrupt):
             save_status("interrupted")
@@ -396,7 +385,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     status["train_seconds"] += time.perf_counter() - start
 
     test = model.evaluate(x_test, y_test)
-    full = _save_history(prior, history, out)
+    full = model.history  # every epoch, resumed or not
+    full.save(out / HISTORY)
     title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
              else f"{args.model} on MNIST")  # fmt: skip
     full.plot(out / CURVES, title=title)
@@ -409,18 +399,6 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
         print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
     print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
-
-
-def _save_history(prior, new, out: Path):
-    """``prior`` (epochs before a resume) followed by ``new`` (this fit), written to history.json."""
-    import tinynn as tn
-
-    full = tn.History(prior.history, prior.epoch)
-    if new is not None:
-        for i, epoch in enumerate(new.epoch):
-            full.append(epoch, {k: v[i] for k, v in new.history.items() if i < len(v)})
-    full.save(out / HISTORY)
-    return full
 
 
 # --- evaluate --------------------------------------------------------------------------------
