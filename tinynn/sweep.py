@@ -511,6 +511,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from .fileio import atomic_write
 
@@ -531,18 +532,21 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
         if len(runs) > 1:
             ax_epoch.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.2, lw=0)
     ax_epoch.set_xlabel("epoch")
+    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_epoch.set_title("Validation accuracy per epoch\n(best learning rate per optimizer; band: min-max over seeds)")
     by_opt: dict[str, dict[float, list[float]]] = {}
     for r in rows:
         if r["status"] == "finished" and r["final_val_accuracy"] is not None:
             by_opt.setdefault(r["optimizer"], {}).setdefault(r["lr"], []).append(r["final_val_accuracy"])
-    for name, per_lr in sorted(by_opt.items()):
+    for i, (name, per_lr) in enumerate(sorted(by_opt.items())):
         lrs = sorted(per_lr)
+        shift = 1.07 ** (i - (len(by_opt) - 1) / 2)  # side by side, not on top of each other, at a shared lr
         mean = np.array([np.mean(per_lr[lr]) for lr in lrs])
         lo = mean - np.array([min(per_lr[lr]) for lr in lrs])
         hi = np.array([max(per_lr[lr]) for lr in lrs]) - mean
         lowest = min(lowest, float(min(min(v) for v in per_lr.values())))
-        ax_lr.errorbar(lrs, mean, yerr=[lo, hi], fmt="o-", capsize=3, lw=2, color=colors.get(name), label=name)
+        ax_lr.errorbar(np.array(lrs) * shift, mean, yerr=[lo, hi], fmt="o-", capsize=3, lw=2, color=colors.get(name),
+                       label=name)  # fmt: skip
     ax_lr.set_xscale("log")
     ax_lr.set_xlabel("learning rate (log scale)")
     ax_lr.set_title("Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds)")
