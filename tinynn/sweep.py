@@ -146,6 +146,7 @@ def blas_env(threads: int) -> dict[str, str]:
 
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
+_stopping = threading.Event()  # set on Ctrl-C: a run about to start does not
 
 
 def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None = None) -> dict:
@@ -158,10 +159,12 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
     env = {**os.environ, **blas_env(threads), "PYTHONUNBUFFERED": "1"}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
-    # A session of its own: Ctrl-C reaches the sweep only, which passes it on once to each run.
-    proc = subprocess.Popen([sys.executable, "-m", "tinynn", "train", *argv], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
     with _live_lock:
+        if _stopping.is_set():
+            return {**_read_record(Path(folder)), "status": "interrupted", "error": "not started"}
+        # A session of its own: Ctrl-C reaches the sweep only, which passes it on once to each run.
+        proc = subprocess.Popen([sys.executable, "-m", "tinynn", "train", *argv], env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
         _live.add(proc)
     try:
         _, err = proc.communicate()
@@ -208,6 +211,7 @@ def _cores() -> int:
 
 class _ProcessExecutor:
     def __init__(self, workers: int) -> None:
+        _stopping.clear()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="tinynn-sweep")
 
     def submit(self, *args):
@@ -221,6 +225,7 @@ class _ProcessExecutor:
         for f in pending:
             f.cancel()
         with _live_lock:
+            _stopping.set()
             for proc in _live:
                 proc.send_signal(signal.SIGINT)  # each run saves its state and exits
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -332,7 +337,7 @@ def sweep(
     # Runs already in out: finished ones are kept, others resumed; a folder of other options is an error.
     todo, rows = [], {}
     for run in runs:
-        folder = out / "runs" / run["name"]
+        folder = out.absolute() / "runs" / run["name"]  # absolute: a Ray worker may start elsewhere
         options = {k: run[k] for k in cli.RUN_OPTIONS}
         if (folder / cli.RUN_FILE).exists():
             try:
@@ -349,7 +354,8 @@ def sweep(
                 continue
             argv = ["--resume", str(folder), "--quiet"]
         else:
-            argv = [*_argv({**options, "data": run["data"]}), "--out", str(folder), "--overwrite", "--quiet"]
+            data = run["data"] and str(Path(run["data"]).expanduser().absolute())
+            argv = [*_argv({**options, "data": data}), "--out", str(folder), "--overwrite", "--quiet"]
         todo.append((run, argv, str(folder)))
 
     pythonpath = str(Path(__file__).resolve().parents[1])  # the workers import this very tinynn
