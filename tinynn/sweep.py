@@ -585,34 +585,35 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "more values), each run in OUT/runs/NAME, on local worker processes or a Ray cluster. Writes "
         "results.csv, summary.md and sweep.png into --out. Rerun the same command to resume an interrupted "
         "sweep: finished runs are skipped, the others continue from their last epoch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = sp.add_argument_group("grid (each takes one or more values; options not given keep tinynn train's "
                               "defaults)")
     g.add_argument("--model", nargs="+", choices=sorted(zoo.NETS), default=None)
     g.add_argument("--hidden", nargs="+", type=_widths, default=None, metavar="N[,N...]",
                    help="hidden layer sizes, comma-separated per value: --hidden 256,128 64")
-    g.add_argument("--dropout", nargs="+", type=cli._float_in(0, 0.95), default=None)
+    g.add_argument("--dropout", nargs="+", metavar="P", type=cli._float_in(0, 0.95), default=None)
     g.add_argument("--optimizer", nargs="+", choices=sorted(optim.OPTIMIZERS), default=None)
-    g.add_argument("--lr", nargs="+", type=cli._float_in(0, 10, lo_open=True), default=None)
-    g.add_argument("--weight-decay", nargs="+", type=cli._float_in(0, 1), default=None)
+    g.add_argument("--lr", nargs="+", metavar="LR", type=cli._float_in(0, 10, lo_open=True), default=None)
+    g.add_argument("--weight-decay", nargs="+", metavar="WD", type=cli._float_in(0, 1), default=None)
     g.add_argument("--scheduler", nargs="+", choices=("none", "cosine", "step"), default=None)
-    g.add_argument("--epochs", nargs="+", type=cli._positive_int, default=None)
-    g.add_argument("--batch-size", nargs="+", type=cli._positive_int, default=None)
-    g.add_argument("--seed", nargs="+", type=cli._nonneg_int, default=None)
+    g.add_argument("--epochs", nargs="+", metavar="N", type=cli._positive_int, default=None)
+    g.add_argument("--batch-size", nargs="+", metavar="N", type=cli._positive_int, default=None)
+    g.add_argument("--seed", nargs="+", metavar="S", type=cli._nonneg_int, default=None)
     f = sp.add_argument_group("shared by all runs")
-    f.add_argument("--val-size", type=cli._nonneg_int, default=d["val_size"])
-    f.add_argument("--limit", type=cli._positive_int, default=None, metavar="N")
-    f.add_argument("--data", metavar="DIR", default=None)
+    f.add_argument("--val-size", type=cli._nonneg_int, default=d["val_size"], metavar="N",
+                   help=f"training images held out for validation (default: {d['val_size']})")
+    f.add_argument("--limit", type=cli._positive_int, default=None, metavar="N",
+                   help="train on the first N training images only")
+    f.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
     e = sp.add_argument_group("where the runs go")
-    e.add_argument("--out", default="sweeps/sweep", metavar="DIR", help="sweep folder")
+    e.add_argument("--out", default="sweeps/sweep", metavar="DIR", help="sweep folder (default: sweeps/sweep)")
     e.add_argument("--executor", choices=("process", "ray"), default="process",
-                   help="local worker processes, or Ray tasks (pip install 'tinynn[ray]')")
+                   help="local worker processes (default), or Ray tasks (pip install 'tinynn[ray]')")
     e.add_argument("--address", default=None, metavar="HOST:PORT",
                    help="Ray cluster to join (from 'ray start --head'); default: start a local Ray")
-    e.add_argument("--workers", type=cli._positive_int, default=None,
+    e.add_argument("--workers", type=cli._positive_int, default=None, metavar="N",
                    help="runs at a time with --executor process (default: one per core)")
-    e.add_argument("--threads", type=cli._positive_int, default=None,
+    e.add_argument("--threads", type=cli._positive_int, default=None, metavar="N",
                    help="BLAS threads per run (default: cores // workers)")
     sp.set_defaults(run=_command)
     return sp
