@@ -6,7 +6,8 @@
     tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
 
 A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
-checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``.
+checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``
+(see :mod:`tinynn.runs`).
 
 ``python -m tinynn`` is the same command.
 """
@@ -15,85 +16,35 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
-import math
-import os
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-IMAGE_SIZE, NUM_CLASSES = 784, 10
-
-DEFAULTS = {
-    "model": "mlp",
-    "hidden": [256, 128],
-    "dropout": 0.1,
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "scheduler": "cosine",
-    "epochs": 10,
-    "batch_size": 128,
-    "val_size": 5000,
-    "seed": 0,
-    "out": "runs/mnist",
-}
-
-MAX_PARAMS = 50_000_000
-"""Largest net ``tinynn train`` builds: 200 MB of float32 weights, ~1 GB with gradients and Adam's moments."""
-
-RUN_FILE, CHECKPOINT, HISTORY, CURVES = "run.json", "model.npz", "history.json", "curves.png"
-RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
-"""The files of one run folder; a new run removes all of them before it writes any."""
-
-# The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
-RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
-               "batch_size", "val_size", "seed", "limit")  # fmt: skip
+from .runs import (
+    CHECKPOINT,
+    CURVES,
+    DEFAULTS,
+    HISTORY,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    RUN_FILE,
+    RUN_FILES,
+    RUN_OPTIONS,
+    CommandError,
+    add_run_options,
+    check_out,
+    check_size,
+    positive_int,
+    read_run,
+    write_json,
+)
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= minimum, or a usage error naming the rule."""
-
-    rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int, _nonneg_int = _int_at_least(1), _int_at_least(0)
-
-
-def _float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
-            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
-        return value
-
-    return parse
-
-
-def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from . import optim, zoo
-
-    optimizers = sorted(optim.OPTIMIZERS)
-    parser = parser_class(
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
         prog="tinynn",
         description="tinynn: train and evaluate small numpy neural networks on MNIST.",
         epilog="Run 'tinynn train --help', 'tinynn evaluate --help' or 'tinynn sweep --help' for the options "
@@ -111,29 +62,7 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
         "prints the test accuracy. An interrupted run continues with --resume DIR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                    help="which net: mlp (784 -> hidden... -> 10)")
-    tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
-                    help="sizes of the hidden layers")
-    tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
-                    help="dropout probability after each hidden layer (0 = none)")
-    tr.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
-    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
-    tr.add_argument("--weight-decay", type=_float_in(0, 1), default=d["weight_decay"],
-                    help="weight decay (L2; decoupled for adamw)")
-    tr.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
-                    help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                    "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
-    tr.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="number of epochs")
-    tr.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], help="mini-batch size")
-    tr.add_argument("--val-size", type=_nonneg_int, default=d["val_size"],
-                    help="training images held out for validation (the last ones; at most 10%% of them)")
-    tr.add_argument("--seed", type=_nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
-    tr.add_argument("--data", metavar="DIR", default=None,
-                    help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the repo's "
-                    "data/mnist, or ~/.cache/tinynn/mnist, downloading if missing)")
-    tr.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                    help="train on the first N training images only (quick runs)")
+    add_run_options(tr)
     tr.add_argument("--out", default=d["out"], metavar="DIR",
                     help="run folder (refused if it holds another run, unless --overwrite)")
     tr.add_argument("--resume", metavar="DIR", default=None,
@@ -153,9 +82,9 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     )
     ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz, or a run folder")
     ev.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
-    ev.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    ev.add_argument("--limit", type=positive_int, default=None, metavar="N",
                     help="evaluate on the first N test images only")
-    ev.add_argument("--batch-size", type=_positive_int, default=1024, help="images per forward pass")
+    ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass")
     ev.set_defaults(run=_evaluate)
 
     from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
@@ -164,21 +93,13 @@ def build_parser(parser_class: type[argparse.ArgumentParser] = argparse.Argument
     return parser
 
 
-class _Fail(Exception):
-    """A runtime failure (no data, divergence): message to stderr, exit code 1 (or ``code``)."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tinynn`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         args.run(args, parser)
-    except _Fail as e:
+    except CommandError as e:
         print(f"tinynn {args.command}: {e}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
@@ -194,62 +115,10 @@ def _load_data(root: str | None):
         # uint8 keeps the 60k images at 47 MB; BatchIterator scales each batch to float32.
         return load_mnist(root, dtype=np.uint8)
     except (MNISTNotFoundError, ValueError, OSError) as e:
-        raise _Fail(str(e)) from None
+        raise CommandError(str(e)) from None
 
 
 # --- the run folder --------------------------------------------------------------------------
-
-
-def check_out(out: str | os.PathLike) -> None:
-    """Raise ValueError if ``out`` cannot become a folder of results, before anything is trained or created.
-
-    Catches an existing non-folder, a dangling symlink (anywhere on the path), a path under a regular
-    file, and a folder where no file can be created (tested by creating and removing one).
-    """
-    out = Path(out)
-    for p in (out, *out.absolute().parents):
-        if p.is_symlink() and not p.exists():
-            raise ValueError(f"{out}: {p} is a dangling symbolic link")
-        if p.exists():
-            if not p.is_dir():
-                raise ValueError(f"{out} exists and is not a folder" if p == out
-                                 else f"{out} is under {p}, which is not a folder")  # fmt: skip
-            try:  # as root os.access says yes to everything; a real attempt does not lie
-                os.rmdir(tempfile.mkdtemp(dir=p, prefix=".tinynn-probe-"))
-            except OSError as e:
-                raise ValueError(f"{out}: cannot create files in {p} ({e.strerror or e})") from None
-            return
-
-
-def check_size(hidden: Sequence[int]) -> None:
-    """Raise ValueError if an MLP with these hidden widths has more than MAX_PARAMS parameters (nothing allocated)."""
-    widths = [IMAGE_SIZE, *hidden, NUM_CLASSES]
-    n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
-    if n > MAX_PARAMS:
-        raise ValueError(f"--hidden {' '.join(map(str, hidden))} makes a net of {n:,} parameters; "
-                         f"tinynn train builds at most {MAX_PARAMS:,}")
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from .fileio import atomic_write
-
-    text = (json.dumps(data, indent=1) + "\n").encode()
-    atomic_write(path, lambda f: f.write(text))
-
-
-def read_run(folder: str | os.PathLike) -> dict:
-    """The ``run.json`` of a run folder: ``{"options", "status", "epochs_done", ...}``; ValueError if unreadable."""
-    path = Path(folder) / RUN_FILE
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read {path}: {e}") from None
-    if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
-            and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
-        raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")
-    return data
 
 
 def _build_net(args: argparse.Namespace):
@@ -326,7 +195,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         try:  # restores the random generator and the history: the run continues exactly
             model = tn.Model.load(checkpoint)
         except (ValueError, OSError) as e:
-            raise _Fail(f"cannot resume: {e}", code=2) from None
+            raise CommandError(f"cannot resume: {e}", code=2) from None
         scheduler, step_unit = None, None  # the model carries them
     else:
         try:
@@ -353,7 +222,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
               **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
 
     def save_status(state: str, **extra) -> None:
-        _write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
+        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
 
     verbose = 0 if args.quiet else 1
     if verbose:
@@ -377,11 +246,11 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             save_status("interrupted")
             saved = (f"the checkpoint of epoch {model.epoch} is {checkpoint}" if model.epoch
                      else "no epoch was finished, nothing is lost")  # fmt: skip
-            raise _Fail(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
+            raise CommandError(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
                         f"Continue with: tinynn train --resume {out}", code=130) from None
         save_status("failed", error=str(e))
         kept = f" (the checkpoint of epoch {model.epoch} is {checkpoint})" if model.epoch else ""
-        raise _Fail(f"{e}{kept}") from None
+        raise CommandError(f"{e}{kept}") from None
     status["train_seconds"] += time.perf_counter() - start
 
     test = model.evaluate(x_test, y_test)

@@ -42,6 +42,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+from . import runs
+
 __all__ = ["GRID_OPTIONS", "FIXED_OPTIONS", "sweep", "expand"]
 
 GRID_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
@@ -55,17 +57,6 @@ BLAS_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "BLIS
              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")  # fmt: skip
 COLUMNS = ("name", *GRID_OPTIONS, "status", "epochs_done", "best_val_accuracy", "final_val_accuracy",
            "test_accuracy", "test_loss", "train_seconds", "error")  # fmt: skip
-
-
-class _ParseError(ValueError):
-    pass
-
-
-class _RaisingParser(argparse.ArgumentParser):
-    """The train parser, raising ValueError instead of exiting (to check a sweep's runs up front)."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise _ParseError(message)
 
 
 # --- the grid --------------------------------------------------------------------------------
@@ -90,14 +81,13 @@ def _argv(options: Mapping[str, Any]) -> list[str]:
 
 
 def expand(grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]], **fixed: Any) -> list[dict]:
-    """The runs of ``grid``: one dict of ``tinynn train`` options per point, checked by the train parser.
+    """The points of ``grid``: one dict of ``tinynn train`` options per point, checked by the train parser.
 
     ``grid`` maps option names (``GRID_OPTIONS``, with ``_`` as in Python: ``batch_size``) to lists of
     values, or is a list of such dicts (the runs of each, in order: e.g. one learning-rate list per
     optimizer). ``fixed`` sets ``FIXED_OPTIONS``. Each run gets a ``name`` from its grid values.
     Raises ValueError for unknown options, empty lists and values ``tinynn train`` refuses.
     """
-    from . import cli
 
     grids = [grid] if isinstance(grid, Mapping) else list(grid)
     if not grids:
@@ -117,23 +107,21 @@ def expand(grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]], **fi
                 raise ValueError(f"sweep: {key} needs a non-empty list of values, got {values!r}")
             if key not in keys:
                 keys.append(key)
-    parser = cli.build_parser(parser_class=_RaisingParser)
-    runs, names = [], set()
+    points, names = [], set()
     for g in grids:
         for point in itertools.product(*g.values()):
             options = dict(zip(g, point, strict=True))
             try:
-                args = parser.parse_args(["train", *_argv({**options, **fixed})])
-                cli.check_size(args.hidden)
+                args = runs.parse_run_options(_argv({**options, **fixed}))
             except ValueError as e:
                 raise ValueError(f"sweep: run {options} is invalid: {e}") from None
-            run = {k: getattr(args, k) for k in cli.RUN_OPTIONS}
+            run = {k: getattr(args, k) for k in runs.RUN_OPTIONS}
             run["data"] = args.data
             run["name"] = "_".join(f"{k.replace('_', '-')}={_fmt(run[k])}" for k in keys)
             if run["name"] not in names:  # a point listed twice is run once
                 names.add(run["name"])
-                runs.append(run)
-    return runs
+                points.append(run)
+    return points
 
 
 # --- one run (in a worker thread or a Ray task) ----------------------------------------------
@@ -185,14 +173,13 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
 
 
 def _read_record(folder: Path) -> dict:
-    from . import cli
 
     try:
-        record = cli.read_run(folder)
+        record = runs.read_run(folder)
     except ValueError:
         record = {"status": "not started"}
     try:
-        history = json.loads((folder / cli.HISTORY).read_text())["history"]
+        history = json.loads((folder / runs.HISTORY).read_text())["history"]
         record["val_accuracy"] = history.get("val_accuracy", [])
     except (OSError, ValueError, KeyError, TypeError):
         record["val_accuracy"] = []
@@ -318,9 +305,8 @@ def sweep(
     Interrupted (KeyboardInterrupt): running runs save their checkpoint, results so far are written,
     and the same call continues the sweep.
     """
-    from . import cli
 
-    runs = expand(grid, **fixed)
+    points = expand(grid, **fixed)
     if executor not in ("process", "ray"):
         raise ValueError(f"sweep: executor must be 'process' or 'ray', got {executor!r}")
     for name, value in (("workers", workers), ("threads", threads)):
@@ -329,19 +315,19 @@ def sweep(
     if address is not None and executor != "ray":
         raise ValueError("sweep: address is for executor='ray'")
     out = Path(out)
-    cli.check_out(out)
+    runs.check_out(out)
     cores = _cores()
     workers = workers or cores
     threads = threads or max(1, cores // workers)
 
     # Runs already in out: finished ones are kept, others resumed; a folder of other options is an error.
     todo, rows = [], {}
-    for run in runs:
+    for run in points:
         folder = out.absolute() / "runs" / run["name"]  # absolute: a Ray worker may start elsewhere
-        options = {k: run[k] for k in cli.RUN_OPTIONS}
-        if (folder / cli.RUN_FILE).exists():
+        options = {k: run[k] for k in runs.RUN_OPTIONS}
+        if (folder / runs.RUN_FILE).exists():
             try:
-                record = cli.read_run(folder)
+                record = runs.read_run(folder)
             except ValueError as e:
                 raise ValueError(f"sweep: {e}; remove {folder} or choose another out") from None
             if _normal(record["options"]) != _normal(options):
@@ -364,7 +350,7 @@ def sweep(
     _write_sweep_json(out, grid, fixed, executor, workers, threads, address)
     if verbose:
         where = f"{workers} local worker(s)" if executor == "process" else f"Ray ({address or 'local'})"
-        print(f"sweep: {len(runs)} runs ({len(rows)} finished already, {len(todo)} to run) on {where}, "
+        print(f"sweep: {len(points)} runs ({len(rows)} finished already, {len(todo)} to run) on {where}, "
               f"{threads} BLAS thread(s) per run; results in {out}", flush=True)
     start = time.perf_counter()
     pending = {ex.submit(argv, folder, threads, pythonpath): run for run, argv, folder in todo}
@@ -374,20 +360,20 @@ def sweep(
                 run = pending.pop(key)
                 rows[run["name"]] = row = _row(run, record)
                 if verbose:
-                    print(_progress(len(rows), len(runs), row), flush=True)
+                    print(_progress(len(rows), len(points), row), flush=True)
         ex.close()
     except KeyboardInterrupt:
         ex.stop(pending)
-        for run in runs:
+        for run in points:
             if run["name"] not in rows:
                 rows[run["name"]] = _row(run, _read_record(out / "runs" / run["name"]))
-        ordered = [rows[run["name"]] for run in runs]
-        _write_results(out, ordered, runs)
+        ordered = [rows[run["name"]] for run in points]
+        _write_results(out, ordered)
         print(f"sweep interrupted; finished runs and checkpoints are kept. Continue with the same command "
               f"(results so far in {out / 'results.csv'})", file=sys.stderr)
         raise
-    ordered = [rows[run["name"]] for run in runs]
-    summary = _write_results(out, ordered, runs)
+    ordered = [rows[run["name"]] for run in points]
+    summary = _write_results(out, ordered)
     if verbose:
         failed = sum(r["status"] != "finished" for r in ordered)
         print(f"\nsweep done in {time.perf_counter() - start:.1f}s: {len(ordered) - failed} finished, "
@@ -418,14 +404,13 @@ def _progress(done: int, total: int, row: dict) -> str:
 
 
 def _write_sweep_json(out: Path, grid, fixed, executor, workers, threads, address) -> None:
-    from . import cli
 
     record = {"grid": grid, "fixed": fixed, "executor": executor, "workers": workers, "threads": threads,
               "address": address}  # fmt: skip
-    cli._write_json(out / "sweep.json", _normal(record))
+    runs.write_json(out / "sweep.json", _normal(record))
 
 
-def _write_results(out: Path, rows: list[dict], runs: list[dict]) -> str:
+def _write_results(out: Path, rows: list[dict]) -> str:
     from .fileio import atomic_write
 
     buf = io.StringIO()
@@ -504,7 +489,7 @@ def best_per_optimizer(rows: list[dict]) -> dict[str, list[dict]]:
         name = group[0]["optimizer"]
         if name not in best or score > best[name][0]:
             best[name] = (score, ok)
-    return {name: runs for name, (_, runs) in sorted(best.items(), key=lambda kv: -kv[1][0])}
+    return {name: group for name, (_, group) in sorted(best.items(), key=lambda kv: -kv[1][0])}
 
 
 def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, floor: float = 0.9) -> Path:
@@ -526,16 +511,16 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     ax_epoch, ax_lr = fig.subplots(1, 2)
     colors = {}
     lowest = 1.0
-    for i, (name, runs) in enumerate(best_per_optimizer(rows).items()):
+    for i, (name, points) in enumerate(best_per_optimizer(rows).items()):
         color = colors[name] = f"C{i}"
-        n = min(len(r["val_accuracy"]) for r in runs)
-        acc = np.array([r["val_accuracy"][:n] for r in runs])
+        n = min(len(r["val_accuracy"]) for r in points)
+        acc = np.array([r["val_accuracy"][:n] for r in points])
         epochs = np.arange(1, n + 1)
         mean = acc.mean(axis=0)
         lowest = min(lowest, float(acc.min()))
         ax_epoch.plot(epochs, mean, "o-", color=color, lw=2, ms=4,
-                      label=f"{name} (lr={_fmt(runs[0]['lr'])}, {len(runs)} seed{'s' * (len(runs) > 1)})")
-        if len(runs) > 1:
+                      label=f"{name} (lr={_fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})")
+        if len(points) > 1:
             ax_epoch.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.2, lw=0)
     ax_epoch.set_xlabel("epoch")
     ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -575,9 +560,9 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
 
 def add_parser(sub) -> argparse.ArgumentParser:
     """Add ``tinynn sweep`` to the ``tinynn`` command's subparsers."""
-    from . import cli, optim, zoo
+    from . import optim, zoo
 
-    d = cli.DEFAULTS
+    d = runs.DEFAULTS
     sp = sub.add_parser(
         "sweep",
         help="train a grid of runs (optimizers x learning rates x seeds ...) on local cores or Ray",
@@ -591,18 +576,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--model", nargs="+", choices=sorted(zoo.NETS), default=None)
     g.add_argument("--hidden", nargs="+", type=_widths, default=None, metavar="N[,N...]",
                    help="hidden layer sizes, comma-separated per value: --hidden 256,128 64")
-    g.add_argument("--dropout", nargs="+", metavar="P", type=cli._float_in(0, 0.95), default=None)
+    g.add_argument("--dropout", nargs="+", metavar="P", type=runs.float_in(0, 0.95), default=None)
     g.add_argument("--optimizer", nargs="+", choices=sorted(optim.OPTIMIZERS), default=None)
-    g.add_argument("--lr", nargs="+", metavar="LR", type=cli._float_in(0, 10, lo_open=True), default=None)
-    g.add_argument("--weight-decay", nargs="+", metavar="WD", type=cli._float_in(0, 1), default=None)
+    g.add_argument("--lr", nargs="+", metavar="LR", type=runs.float_in(0, 10, lo_open=True), default=None)
+    g.add_argument("--weight-decay", nargs="+", metavar="WD", type=runs.float_in(0, 1), default=None)
     g.add_argument("--scheduler", nargs="+", choices=("none", "cosine", "step"), default=None)
-    g.add_argument("--epochs", nargs="+", metavar="N", type=cli._positive_int, default=None)
-    g.add_argument("--batch-size", nargs="+", metavar="N", type=cli._positive_int, default=None)
-    g.add_argument("--seed", nargs="+", metavar="S", type=cli._nonneg_int, default=None)
+    g.add_argument("--epochs", nargs="+", metavar="N", type=runs.positive_int, default=None)
+    g.add_argument("--batch-size", nargs="+", metavar="N", type=runs.positive_int, default=None)
+    g.add_argument("--seed", nargs="+", metavar="S", type=runs.nonneg_int, default=None)
     f = sp.add_argument_group("shared by all runs")
-    f.add_argument("--val-size", type=cli._nonneg_int, default=d["val_size"], metavar="N",
+    f.add_argument("--val-size", type=runs.nonneg_int, default=d["val_size"], metavar="N",
                    help=f"training images held out for validation (default: {d['val_size']})")
-    f.add_argument("--limit", type=cli._positive_int, default=None, metavar="N",
+    f.add_argument("--limit", type=runs.positive_int, default=None, metavar="N",
                    help="train on the first N training images only")
     f.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
     e = sp.add_argument_group("where the runs go")
@@ -611,18 +596,17 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="local worker processes (default), or Ray tasks (pip install 'tinynn[ray]')")
     e.add_argument("--address", default=None, metavar="HOST:PORT",
                    help="Ray cluster to join (from 'ray start --head'); default: start a local Ray")
-    e.add_argument("--workers", type=cli._positive_int, default=None, metavar="N",
+    e.add_argument("--workers", type=runs.positive_int, default=None, metavar="N",
                    help="runs at a time with --executor process (default: one per core)")
-    e.add_argument("--threads", type=cli._positive_int, default=None, metavar="N",
+    e.add_argument("--threads", type=runs.positive_int, default=None, metavar="N",
                    help="BLAS threads per run (default: cores // workers)")
     sp.set_defaults(run=_command)
     return sp
 
 
 def _widths(text: str) -> list[int]:
-    from . import cli
 
-    return [cli._positive_int(part) for part in text.split(",")]
+    return [runs.positive_int(part) for part in text.split(",")]
 
 
 def _command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -637,7 +621,6 @@ def _command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     except ValueError as e:
         parser.error(str(e).removeprefix("sweep: "))
     if any(r["status"] != "finished" for r in rows):
-        from .cli import _Fail
-
         failed = sum(r["status"] != "finished" for r in rows)
-        raise _Fail(f"{failed} of {len(rows)} runs failed (see the error column of {Path(args.out) / 'results.csv'})")
+        results = Path(args.out) / "results.csv"
+        raise runs.CommandError(f"{failed} of {len(rows)} runs failed (see the error column of {results})")
