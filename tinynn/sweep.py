@@ -531,7 +531,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
             by_opt.setdefault(r["optimizer"], {}).setdefault(r["lr"], []).append(r["final_val_accuracy"])
     for i, (name, per_lr) in enumerate(sorted(by_opt.items())):
         lrs = sorted(per_lr)
-        shift = 1.07 ** (i - (len(by_opt) - 1) / 2)  # side by side, not on top of each other, at a shared lr
+        shift = 1.03 ** (i - (len(by_opt) - 1) / 2)  # side by side, not on top of each other, at a shared lr
         mean = np.array([np.mean(per_lr[lr]) for lr in lrs])
         lo = mean - np.array([min(per_lr[lr]) for lr in lrs])
         hi = np.array([max(per_lr[lr]) for lr in lrs]) - mean
