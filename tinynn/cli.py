@@ -247,7 +247,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             saved = (f"the checkpoint of epoch {model.epoch} is {checkpoint}" if model.epoch
                      else "no epoch was finished, nothing is lost")  # fmt: skip
             raise CommandError(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
-                        f"Continue with: tinynn train --resume {out}", code=130) from None
+                               f"Continue with: tinynn train --resume {out}", code=130) from None
         save_status("failed", error=str(e))
         kept = f" (the checkpoint of epoch {model.epoch} is {checkpoint})" if model.epoch else ""
         raise CommandError(f"{e}{kept}") from None
