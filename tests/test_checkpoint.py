@@ -59,7 +59,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     loaded = tn.Model.load(path)
     assert np.array_equal(loaded.predict(xt), model.predict(xt))
     assert np.array_equal(loaded.net.params, model.net.params)
-    for (k, a), (k2, b) in zip(model.net.buffers().items(), loaded.net.buffers().items(), strict=True):
+    for (k, a), (k2, b) in zip(model.net.state().items(), loaded.net.state().items(), strict=True):
         assert k == k2 and np.array_equal(a, b)
     assert type(loaded.optimizer) is tn.optim.Adam and loaded.optimizer.t == model.optimizer.t == 24
     assert np.array_equal(loaded.optimizer.state["m"], model.optimizer.state["m"])
@@ -189,7 +189,7 @@ def test_missing_file(tmp_path):
         (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
         (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
         (lambda p, good: rewrite(good, p, net_state__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
-        (lambda p, good: rewrite(good, p, drop=["net_state/1.running_var"]), "do not match"),
+        (lambda p, good: rewrite(good, p, drop=["net_state/1.running_var"]), "does not match"),
         (lambda p, good: rewrite(good, p, optim_state__m=np.zeros(5, np.float32)), "optimizer state 'm'"),
         (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope"}')), "unknown loss"),
         (lambda p, good: rewrite(good, p, optim_config=np.array('{"type": "Lion", "config": {}}')),
@@ -201,7 +201,7 @@ def test_missing_file(tmp_path):
     ids=[
         "empty", "text", "truncated", "random-bytes", "npy", "foreign-npz", "object-array", "object-entry",
         "future-format", "no-params", "no-rng", "params-size", "params-dtype", "bad-json", "unknown-layer",
-        "config-not-text", "buffer-shape", "missing-buffer", "optim-shape", "bad-loss", "unknown-optim",
+        "config-not-text", "state-shape", "missing-state", "optim-shape", "bad-loss", "unknown-optim",
         "unknown-sched", "epoch-not-scalar",
     ],
 )  # fmt: skip
@@ -265,7 +265,7 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
                           validation_data=(xt, yt), verbose=0)  # fmt: skip
     assert history.epoch == [0, 1, 2, 3]  # the history covers the whole run
     assert np.array_equal(resumed.net.params, full.net.params)
-    for a, b in zip(resumed.net.buffers().values(), full.net.buffers().values(), strict=True):
+    for a, b in zip(resumed.net.state().values(), full.net.state().values(), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(resumed.optimizer.state["m"], full.optimizer.state["m"])
     assert history.history["val_loss"] == full.history.history["val_loss"]
@@ -313,3 +313,19 @@ def test_saved_files_get_an_ordinary_file_mode(tmp_path):
     model = tn.Model(tn.Net([tn.layers.Dense(3, 2)]), tn.losses.MSE(), tn.optim.SGD())
     path = model.save(tmp_path / "m.npz")
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_decay_mask_is_saved(tmp_path):
+    tn.seed(0)
+    net = tn.Net([Dense(6, 4), BatchNorm1d(4), ReLU(), Dense(4, 3)])
+    opt = tn.optim.AdamW(weight_decay=0.1, decay_mask=tn.optim.decay_mask(net.named_params()))
+    model = tn.Model(net, SoftmaxCrossEntropy(), opt)
+    x = tn.get_rng().standard_normal((20, 6)).astype(np.float32)
+    y = np.arange(20) % 3
+    model.fit(x, y, epochs=1, batch_size=10, verbose=0)
+    path = model.save(tmp_path / "m.npz")
+    model.fit(x, y, epochs=3, initial_epoch=1, batch_size=10, verbose=0)
+    loaded = tn.Model.load(path)  # restores the RNG as it was when saved
+    assert np.array_equal(loaded.optimizer.decay_mask, opt.decay_mask) and opt.decay_mask.sum() == 24 + 12
+    loaded.fit(x, y, epochs=3, initial_epoch=1, batch_size=10, verbose=0)
+    assert np.array_equal(loaded.net.params, model.net.params)

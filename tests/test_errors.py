@@ -1,5 +1,7 @@
 """Bad input gets a clear error naming the layer or loss, what was expected and what came."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,70 @@ def test_reshape_bad_shape(shape):
 def test_reshape_wrong_input_size():
     with pytest.raises(ValueError, match=r"Reshape.*\(4, 5\)"):
         L.Reshape((2, 2)).forward(np.zeros((4, 5)))
+
+
+# --- one meaning per name: forward caches, one integer validator, one config idiom ---------------
+
+
+def _every_layer():
+    from tinynn import layers as L
+
+    return [L.Dense(3, 2), L.ReLU(), L.LeakyReLU(0.1), L.Sigmoid(), L.Tanh(), L.GELU(), L.Softmax(),
+            L.Dropout(0.5), L.BatchNorm1d(3), L.Flatten(), L.Reshape((3,))]  # fmt: skip
+
+
+@pytest.mark.parametrize("layer", _every_layer(), ids=lambda layer: type(layer).__name__)
+def test_backward_before_forward_names_the_layer(layer):
+    with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\(.*backward called before forward"):
+        layer.backward(np.ones((4, 2 if type(layer).__name__ == "Dense" else 3), np.float32))
+    layer.forward(np.ones((4, 3), np.float32))
+    layer.free_scratch()  # the cache goes with the scratch arrays
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.ones((4, 2 if type(layer).__name__ == "Dense" else 3), np.float32))
+
+
+def test_every_registered_layer_is_covered_above():
+    assert {type(layer).__name__ for layer in _every_layer()} == set(tn.layers.LAYERS)
+
+
+@pytest.mark.parametrize(
+    "make, word",
+    [
+        (lambda: tn.layers.BatchNorm1d(True), "BatchNorm1d: num_features must be a positive integer, got True"),
+        (lambda: tn.layers.BatchNorm1d(3.0), "num_features"),
+        (lambda: tn.layers.Dense(0, 3), "Dense: in_features must be a positive integer, got 0"),
+        (lambda: tn.layers.Dense(2, np.int64(-1)), "out_features"),
+        (lambda: tn.callbacks.EarlyStopping(patience=1.5), "patience must be an integer >= 0"),
+    ],
+)
+def test_one_integer_validator(make, word):
+    with pytest.raises(ValueError, match=re.escape(word)):
+        make()
+
+
+def test_fit_evaluate_predict_use_it_too():
+    tn.seed(0)
+    model = tn.Model(tn.Net([tn.layers.Dense(2, 2)]), tn.losses.MSE(), tn.optim.SGD())
+    x = np.ones((4, 2), np.float32)
+    for call, word in (
+        (lambda: model.fit(x, x, epochs=True, verbose=0), "fit: epochs"),
+        (lambda: model.fit(x, x, batch_size=2.0, verbose=0), "fit: batch_size"),
+        (lambda: model.evaluate(x, x, batch_size=0), "evaluate: batch_size"),
+        (lambda: model.predict(x, batch_size=-3), "predict: batch_size"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            call()
+
+
+def test_get_config_from_config_everywhere():
+    for layer in _every_layer():
+        again = type(layer).from_config(layer.get_config())
+        assert type(again) is type(layer) and again.get_config() == layer.get_config()
+    for loss in (tn.losses.MSE(), tn.losses.Huber(2.0), tn.losses.SoftmaxCrossEntropy(label_smoothing=0.1)):
+        assert repr(type(loss).from_config(loss.get_config())) == repr(loss)
+    opt = tn.optim.RMSProp(lr=0.3, centered=True)
+    assert repr(tn.optim.RMSProp.from_config(opt.get_config())) == repr(opt)
+    sched = tn.optim.lr_scheduler.StepLR(opt, 3, 0.5)
+    assert repr(tn.optim.lr_scheduler.StepLR.from_config(sched.get_config(), opt)) == repr(sched)
+    cb = tn.callbacks.EarlyStopping(patience=2)
+    assert repr(tn.callbacks.EarlyStopping.from_config(cb.get_config())) == repr(cb)

@@ -425,3 +425,95 @@ def test_defaults_match_torch() -> None:
     assert repr(AdamW()) == (
         "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, amsgrad=False, maximize=False)"
     )
+
+
+# -- weight decay masks --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, decoupled", [(n, False) for n in NAMES] + [("adam", True), ("adamw", True)])
+def test_decay_mask_equals_two_parameter_groups(name: str, decoupled: bool) -> None:
+    """Masked decay on one vector is, bit for bit, torch's two parameter groups: decay on the
+    masked part, none on the rest (each group an independent optimizer on its slice)."""
+    kwargs = dict(FULL_OPTIONS[name], weight_decay=0.2)
+    if decoupled and name == "adam":
+        kwargs["decoupled_weight_decay"] = True
+    elif name == "adamw" and not decoupled:
+        name = "adam"  # coupled L2 decay with AdamW's other options
+    rng = np.random.default_rng(3)
+    mask = np.array([1, 1, 0, 1, 0, 0, 1, 0], np.float32)
+    on, off = mask == 1, mask == 0
+    p = rng.standard_normal(8).astype(np.float32)
+    p_on, p_off = p[on].copy(), p[off].copy()
+    masked = optim.get(name, **kwargs, decay_mask=mask)
+    decayed, plain = optim.get(name, **kwargs), optim.get(name, **{**kwargs, "weight_decay": 0.0})
+    for _ in range(20):
+        g = rng.standard_normal(8).astype(np.float32)
+        masked.step(p, g)
+        decayed.step(p_on, g[on].copy())
+        plain.step(p_off, g[off].copy())
+    np.testing.assert_array_equal(p[on], p_on)
+    np.testing.assert_array_equal(p[off], p_off)
+    assert masked.decay_mask.dtype == np.float32
+
+
+def test_decay_mask_from_parameter_names() -> None:
+    import tinynn as tn
+
+    net = tn.Net([tn.layers.Dense(4, 3), tn.layers.BatchNorm1d(3), tn.layers.Dense(3, 2)])
+    mask = optim.decay_mask(net.named_params())
+    assert mask.shape == net.params.shape and mask.dtype == np.float32
+    # Dense w (12) decayed, b (3) not; BatchNorm gamma, beta (3 + 3) not; Dense w (6) decayed, b (2) not
+    expected = np.r_[np.ones(12), np.zeros(3), np.zeros(6), np.ones(6), np.zeros(2)]
+    np.testing.assert_array_equal(mask, expected)
+    only_first = optim.decay_mask(net.named_params(), decay=lambda name, shape: name.startswith("0."))
+    assert only_first.sum() == 15
+    opt = optim.AdamW(decay_mask=mask)
+    opt.step(net.params, np.zeros_like(net.params))
+    assert opt.decay_mask.dtype == net.params.dtype
+    with pytest.raises(ValueError, match="decay_mask"):
+        optim.SGD(decay_mask=np.full(3, 0.5))
+    with pytest.raises(ValueError, match=r"decay_mask has shape \(29,\), params \(5,\)"):
+        optim.SGD(weight_decay=0.1, decay_mask=mask).step(np.ones(5, np.float32), np.ones(5, np.float32))
+
+
+class _ScalarState(Optimizer):
+    """A toy optimizer whose step depends on a running scalar product (like NAdam's mu_product)."""
+
+    hyperparams = ("lr", "decay")
+
+    def __init__(self, lr=0.1, decay=0.9):
+        super().__init__(lr)
+        self.decay = decay
+
+    def init_state(self, params):
+        return {"m": np.zeros_like(params), "product": 1.0}
+
+    def compute_step(self, g, out):
+        self.state["product"] *= self.decay
+        m = self.state["m"]
+        m *= self.decay
+        m += g
+        np.multiply(m, self.lr / (1 - self.state["product"]), out=out)
+
+
+def test_scalar_state_is_saved_and_resumes_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((12, 5))
+    opt, p = _ScalarState(), np.ones(5)
+    for g in grads[:6]:
+        opt.step(p, g)
+    d = opt.state_dict()
+    assert set(d) == {"t", "m", "product"} and d["product"] == pytest.approx(0.9**6)
+    np.savez(tmp_path / "s.npz", **d)
+    q = p.copy()
+    for g in grads[6:]:
+        opt.step(p, g)
+    fresh = _ScalarState.from_config(opt.get_config())
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        fresh.load_state_dict(dict(f))
+    assert isinstance(fresh.state["product"], float)
+    for g in grads[6:]:
+        fresh.step(q, g)
+    np.testing.assert_array_equal(p, q)
+    with pytest.raises(ValueError, match="'product'.*should|'product' is"):
+        fresh.load_state_dict({**d, "product": np.ones(5)})

@@ -1,6 +1,7 @@
 """tinynn: a small, fast, readable deep-learning framework on numpy."""
 
-from . import data, gradcheck, init, layers, losses, metrics, optim
+from . import callbacks, data, gradcheck, init, layers, losses, metrics, optim
+from .callbacks import Callback
 from .model import History, Model, TrainingDiverged
 from .net import Net
 from .rng import get_rng, seed
@@ -9,10 +10,12 @@ from .sweep import sweep
 __version__ = "0.1.0"
 
 __all__ = [
+    "Callback",
     "History",
     "Model",
     "Net",
     "TrainingDiverged",
+    "callbacks",
     "data",
     "get_rng",
     "gradcheck",

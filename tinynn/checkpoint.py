@@ -86,7 +86,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "training": _text(json.dumps(training)),
         "rng_state": _text(json.dumps(ckpt.rng_state if ckpt.rng_state is not None else rng.get_state())),
     }
-    arrays.update({f"net_state/{k}": v for k, v in net.buffers().items()})
+    arrays.update({f"net_state/{k}": v for k, v in net.state().items()})
     if callable(getattr(opt, "state_dict", None)):
         arrays.update(_numbers("optim_state/", opt.state_dict(), "optimizer"))
     if getattr(opt, "decay_mask", None) is not None:
@@ -189,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoin
         )
     net.params[...] = params
     try:
-        net.load_buffers(r.group("net_state/"))
+        net.load_state(r.group("net_state/"))
     except ValueError as e:
         raise r.error(str(e)) from None
 
@@ -257,8 +257,8 @@ def _load_optim_state(r: _Reader, opt: Any, state: dict[str, np.ndarray], net: N
 
 def _scheduler(r: _Reader, optimizer: Any, set_lr: bool) -> Any:
     name, config = r.typed("sched_config")
-    cls = getattr(lr_scheduler, name, None)
-    if not (isinstance(cls, type) and hasattr(cls, "from_config") and hasattr(cls, "load_state_dict")):
+    cls = lr_scheduler.SCHEDULERS.get(name)
+    if cls is None:
         raise r.error(f"scheduler class {name!r} is not a tinynn scheduler")
     lr = optimizer.lr
     try:

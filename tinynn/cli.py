@@ -237,9 +237,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
             validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
-            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, checkpoint_path=checkpoint,
+            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
+            callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
         )  # fmt: skip
-    except (KeyboardInterrupt, tn.model.TrainingDiverged) as e:
+    except (KeyboardInterrupt, tn.TrainingDiverged) as e:
         model.history.save(out / HISTORY)  # the epochs done (the checkpoint carries them too)
         status["train_seconds"] += time.perf_counter() - start
         if isinstance(e, KeyboardInterrupt):

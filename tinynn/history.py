@@ -1,4 +1,8 @@
-"""History: the per-epoch record of ``Model.fit``, as in Keras (``history.history["loss"]``)."""
+"""History: the per-epoch record of ``Model.fit``, as in Keras (``history.history["loss"]``).
+
+It is a callback: ``fit`` hands it each epoch's logs. ``model.history`` is the one History of a
+model; checkpoints carry it, so a resumed run's history covers every epoch.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .callbacks import Callback
 from .fileio import atomic_write
 
 
-class History:
+class History(Callback):
     """Per-epoch metrics: ``history.history[key]`` is a list with one float per epoch.
 
     Keys written by ``fit``: ``loss``, ``accuracy`` (classification losses only), ``val_loss``
@@ -36,6 +41,9 @@ class History:
         for values in self.history.values():
             if len(values) == n:  # a key this epoch did not log
                 values.append(math.nan)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.append(epoch, logs)
 
     def __len__(self) -> int:
         return len(self.epoch)

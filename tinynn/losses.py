@@ -27,8 +27,17 @@ class Loss:
     def __call__(self, preds: np.ndarray, targets: np.ndarray) -> float:
         return self.loss(preds, targets)
 
+    def count_correct(self, preds: np.ndarray, targets: np.ndarray) -> tuple[int, int] | None:
+        """``(correct, scored)`` predictions of a batch, for accuracy; None if the loss is not a classifier's."""
+        return None
+
     def get_config(self) -> dict[str, Any]:
+        """Constructor arguments as JSON-able data (``from_config`` rebuilds the loss)."""
         return {}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Loss:
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -128,6 +137,11 @@ class SoftmaxCrossEntropy(Loss):
     def get_config(self):
         return {"label_smoothing": self.label_smoothing}
 
+    def count_correct(self, preds, targets):
+        """A prediction is correct when the largest logit is the target class (argmax of one-hot rows)."""
+        labels = targets.argmax(axis=1) if np.ndim(targets) == 2 else targets
+        return int(np.count_nonzero(preds.argmax(axis=1) == labels)), len(preds)
+
     def _targets(self, preds: np.ndarray, targets: Any) -> np.ndarray:
         """Validate targets; return int labels (N,) or float probabilities (N, C)."""
         targets = np.asarray(targets)
@@ -206,6 +220,11 @@ class BinaryCrossEntropy(Loss):
         s /= z.size
         return loss, s
 
+    def count_correct(self, preds, targets):
+        """Correct when the logit's sign matches the target's side of 0.5 (logit > 0 <=> p > 0.5)."""
+        hit = (preds > 0) == (np.reshape(targets, np.shape(preds)) > 0.5)
+        return int(np.count_nonzero(hit)), hit.size
+
 
 LOSSES: dict[str, type[Loss]] = {
     cls.__name__: cls for cls in (MSE, MAE, Huber, SoftmaxCrossEntropy, BinaryCrossEntropy)
@@ -217,4 +236,4 @@ def from_config(config: dict[str, Any]) -> Loss:
     name = config.get("type")
     if name not in LOSSES:
         raise ValueError(f"unknown loss type {name!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name](**config.get("config", {}))
+    return LOSSES[name].from_config(config.get("config", {}))

@@ -2,52 +2,34 @@
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from . import rng
+from .callbacks import (
+    Callback,
+    CallbackList,
+    ModelCheckpoint,
+    ProgressBar,
+    SchedulerCallback,
+    TerminateOnNaN,
+    TrainingDiverged,
+    diverged,
+)
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from .checks import check_int
 from .data import BatchIterator
 from .history import History
-from .losses import BinaryCrossEntropy, Loss, SoftmaxCrossEntropy
+from .losses import Loss
 from .net import Net
 
 __all__ = ["History", "Model", "TrainingDiverged"]
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss (or the parameters) became NaN or Inf during ``fit``: lower the learning rate."""
-
-
-def _correct_fn(loss: Loss) -> Callable[[np.ndarray, np.ndarray], tuple[int, int]] | None:
-    """``(preds, targets) -> (number correct, number scored)`` for classification losses, else None.
-
-    Works on the batch predictions ``fit`` already has, so accuracy costs one argmax per batch.
-    """
-    if isinstance(loss, SoftmaxCrossEntropy):
-
-        def correct(preds: np.ndarray, targets: np.ndarray) -> tuple[int, int]:
-            labels = targets.argmax(axis=1) if targets.ndim == 2 else targets
-            return int(np.count_nonzero(preds.argmax(axis=1) == labels)), len(preds)
-
-        return correct
-    if isinstance(loss, BinaryCrossEntropy):
-
-        def correct(preds: np.ndarray, targets: np.ndarray) -> tuple[int, int]:
-            hit = (preds > 0) == (np.reshape(targets, preds.shape) > 0.5)  # logit > 0 <=> p > 0.5
-            return int(np.count_nonzero(hit)), hit.size
-
-        return correct
-    return None
 
 
 class Model:
@@ -55,8 +37,8 @@ class Model:
 
     ``optimizer`` is any object with ``step(params, grads)`` updating ``params`` in place,
     normally one of :mod:`tinynn.optim`. ``gradient_clip``: if set, the gradient vector is
-    rescaled so its global L2 norm is at most this value before the optimizer sees it
-    (as torch's ``clip_grad_norm_``).
+    multiplied by ``min(1, gradient_clip / (norm + 1e-6))`` (its global L2 norm) before the
+    optimizer sees it, exactly as torch's ``clip_grad_norm_``.
     """
 
     def __init__(self, net: Net, loss: Loss, optimizer: Any, gradient_clip: float | None = None) -> None:
@@ -75,6 +57,7 @@ class Model:
         self.scheduler_step = "epoch"
         self.epoch = 0  # epochs completed (as numbered by fit: the next fit may pass initial_epoch=model.epoch)
         self.history = History()  # every epoch trained so far: fit appends, save/load carry it
+        self.stop_training = False  # a callback sets it to end fit after the current epoch
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The net's output for batch ``x``, in the net's current mode."""
@@ -88,10 +71,10 @@ class Model:
 
     def apply_grads(self, grads: np.ndarray) -> None:
         """Clip (if asked) and hand the flat gradient to the optimizer: one call per batch."""
-        if self.gradient_clip is not None:
-            norm = float(np.sqrt(np.vdot(grads, grads)))
-            if norm > self.gradient_clip:
-                grads *= self.gradient_clip / (norm + 1e-6)
+        if self.gradient_clip is not None:  # torch's clip_grad_norm_
+            scale = self.gradient_clip / (float(np.sqrt(np.vdot(grads, grads))) + 1e-6)
+            if scale < 1:
+                grads *= scale
         self.optimizer.step(self.net.params, grads)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
@@ -109,8 +92,7 @@ class Model:
         ``uint8`` images (raw 0..255 pixels) are scaled to [0, 1] batch by batch, like ``fit``.
         """
         x = np.asarray(x)
-        if batch_size <= 0:
-            raise ValueError(f"predict: batch_size must be positive, got {batch_size}")
+        check_int(batch_size, "batch_size", where="predict")
         if x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"predict got input of shape {x.shape}; expected a non-empty batch")
         with self._inference():
@@ -123,33 +105,24 @@ class Model:
         Batched so memory stays flat; the net's mode is restored afterwards. ``uint8`` images are
         scaled per batch.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"evaluate: batch_size must be a positive int, got {batch_size!r}")
+        check_int(batch_size, "batch_size", where="evaluate")
         batches = BatchIterator(batch_size, shuffle=False)(x, y)
-        correct_fn = _correct_fn(self.loss)
-        total, seen, correct, scored = 0.0, 0, 0, 0
+        metrics = _EpochMetrics(self.loss)
         with self._inference():
             for xb, yb in batches:
                 preds = self.net.forward(xb)
-                total += self.loss.loss(preds, yb) * len(xb)
-                seen += len(xb)
-                if correct_fn is not None:
-                    c, s = correct_fn(preds, yb)
-                    correct, scored = correct + c, scored + s
-        result = {"loss": total / seen}
-        if correct_fn is not None:
-            result["accuracy"] = correct / scored
-        return result
+                metrics.update(self.loss.loss(preds, yb), preds, yb)
+        return metrics.result()
 
     @contextmanager
     def _inference(self) -> Iterator[None]:
-        """Eval mode for the block; afterwards the previous mode, and no inference-sized buffers."""
+        """Eval mode for the block; afterwards the previous mode, and no inference-sized scratch arrays."""
         was_training = self.net.training
         self.net.eval()
         try:
             yield
         finally:
-            self.net.free_buffers()  # scratch arrays sized for big inference batches must not linger
+            self.net.free_scratch()  # scratch arrays sized for big inference batches must not linger
             if was_training:
                 self.net.train()
 
@@ -168,12 +141,15 @@ class Model:
         initial_epoch: int = 0,
         shuffle: bool = True,
         checkpoint_path: str | os.PathLike | None = None,
+        callbacks: Sequence[Callback] = (),
+        drop_last: bool = False,
     ) -> History:
-        """Train on ``(x, y)`` in mini-batches; returns a :class:`History` (one entry per epoch).
+        """Train on ``(x, y)`` in mini-batches; returns ``model.history`` (every epoch so far).
 
         As in Keras, ``epochs`` is the index to stop at: epochs ``initial_epoch .. epochs - 1``
         run, so a run saved after epoch k resumes with ``fit(..., epochs=n, initial_epoch=k)``.
-        ``batch_size`` defaults to 128 (numpy pays a fixed cost per batch; 128 amortises it).
+        ``batch_size`` defaults to 128 (numpy pays a fixed cost per batch; 128 amortises it);
+        ``drop_last`` skips a final batch smaller than it (as torch's DataLoader).
 
         ``x`` may be ``uint8`` images (0..255): each batch is scaled to float32 [0, 1] as it is drawn,
         so the dataset stays 4x smaller in memory. Batches are shuffled each epoch with tinynn's
@@ -181,97 +157,102 @@ class Model:
 
         ``scheduler`` (e.g. ``tn.optim.lr_scheduler.CosineAnnealingLR``) is stepped after every
         epoch, or every batch with ``scheduler_step="batch"`` (None keeps the model's setting,
-        "epoch" unless changed); it is kept on the model
-        (``model.scheduler``) so ``save``/``load`` carry it, and ``None`` keeps the model's current
-        one (None unless set by an earlier ``fit`` or by ``load``).
+        "epoch" unless changed); it is kept on the model (``model.scheduler``) so ``save``/``load``
+        carry it, and ``None`` keeps the model's current one.
 
-        ``verbose``: 0 silent, 1 a progress bar (stderr) and a summary line per epoch (stdout),
-        2 the summary lines only. ``checkpoint_path``: ``save`` there after every epoch.
+        ``callbacks``: :class:`tinynn.callbacks.Callback` objects, called after the built-in ones
+        (:class:`~tinynn.callbacks.TerminateOnNaN`, ``model.history``, the scheduler's
+        :class:`~tinynn.callbacks.SchedulerCallback`). ``checkpoint_path`` adds a
+        :class:`~tinynn.callbacks.ModelCheckpoint` saving there after every epoch; ``verbose``
+        (0 silent, 1 a progress bar on stderr and a summary line per epoch on stdout, 2 the lines
+        only) adds a :class:`~tinynn.callbacks.ProgressBar`, last.
 
         Raises :class:`TrainingDiverged` if the loss or the parameters become NaN/Inf.
         """
-        _check_int("epochs", epochs, 1)
-        _check_int("initial_epoch", initial_epoch, 0)
+        batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last)
+        params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size)}
+        callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
+        self.stop_training, preds = False, None
+        callbacks.on_train_begin()
+        try:
+            for epoch in range(initial_epoch, epochs):
+                callbacks.on_epoch_begin(epoch)
+                start, lr = time.perf_counter(), getattr(self.optimizer, "lr", None)
+                self.net.train()
+                metrics = _EpochMetrics(self.loss)
+                for step, (xb, yb) in enumerate(batches, 1):
+                    preds = self.net.forward(xb)  # 1. forward
+                    loss, grads = self.backward(preds, yb)  # 2. loss, 3. backward: fills net.grads
+                    self.apply_grads(grads)  # 4. one optimizer step for the whole net
+                    metrics.update(loss, preds, yb)
+                    callbacks.on_batch_end(step, {"loss": loss, "size": len(xb)})
+                logs = metrics.result()
+                if validation_data is not None:
+                    val = self.evaluate(*validation_data, batch_size=max(1024, batch_size))
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                logs.update({"lr": lr} if lr is not None else {}, time=time.perf_counter() - start)
+                self.epoch = epoch + 1
+                callbacks.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        except ValueError as e:  # the loss refuses NaN/Inf predictions: that is divergence
+            if preds is None or np.isfinite(preds).all():
+                raise
+            raise diverged(epoch, step, len(batches), "the predictions") from e
+        finally:
+            callbacks.on_train_end()
+        return self.history
+
+    def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last):  # noqa: ANN001
+        """Check fit's arguments before anything trains; the batches of ``(x, y)``."""
+        check_int(epochs, "epochs", 1, where="fit")
+        check_int(initial_epoch, "initial_epoch", 0, where="fit")
+        check_int(batch_size, "batch_size", 1, where="fit")
         if epochs < initial_epoch:
             raise ValueError(
                 f"fit: epochs={epochs} < initial_epoch={initial_epoch}; epochs is the epoch to stop at "
                 "(as in Keras): fit(epochs=10, initial_epoch=3) trains the 7 epochs 4..10"
             )
-        batches = BatchIterator(batch_size, shuffle=shuffle)(x, y)  # validates batch_size and lengths
+        batches = BatchIterator(batch_size, shuffle=shuffle, drop_last=drop_last)(x, y)  # checks sizes
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
             BatchIterator(1, shuffle=False)(*validation_data)  # check now, not after the first epoch
+        smallest = batches.spec.batch_size if drop_last or batches.n % batch_size == 0 else batches.n % batch_size
+        for layer in self.net.layers:  # e.g. batch norm cannot normalise one sample
+            need = getattr(layer, "min_train_batch", 1)
+            if smallest < need:
+                raise ValueError(
+                    f"fit: {layer!r} needs batches of at least {need} samples in training, but with "
+                    f"{batches.n} samples and batch_size={batch_size} a batch has {smallest}; "
+                    "pass drop_last=True (skip the short last batch) or change batch_size"
+                )
+        return batches
+
+    def _callbacks(self, extra, scheduler, scheduler_step, checkpoint_path, verbose, params) -> CallbackList:  # noqa: ANN001
+        """The built-in callbacks, then the user's: the order in which every hook is called."""
         if scheduler is not None:
             if getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
                 raise ValueError("fit: the scheduler drives a different optimizer than this model's")
             if not callable(getattr(scheduler, "step", None)):
                 raise TypeError(f"fit: scheduler must have a step() method, got {scheduler!r}")
-            self.scheduler = scheduler
-        if scheduler_step is not None:
-            if scheduler_step not in ("epoch", "batch"):
-                raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+        if scheduler_step is not None and scheduler_step not in ("epoch", "batch"):
+            raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
+        built = [TerminateOnNaN(), self.history]
+        if scheduler is not None or self.scheduler is not None:
+            sched, step = scheduler or self.scheduler, scheduler_step or self.scheduler_step
+            built.append(SchedulerCallback(sched, step))  # checked before the model changes
+            self.scheduler, self.scheduler_step = sched, step
+        elif scheduler_step is not None:
             self.scheduler_step = scheduler_step
-        sched = self.scheduler
-        per_batch = sched is not None and self.scheduler_step == "batch"
-        correct_fn = _correct_fn(self.loss)
-        net, n = self.net, batches.n
-        history = self.history
-
-        for epoch in range(initial_epoch, epochs):
-            start = time.perf_counter()
-            lr = getattr(self.optimizer, "lr", None)
-            total, seen, correct, scored = 0.0, 0, 0, 0
-            bar = tqdm(
-                total=n, desc=f"Epoch {epoch + 1}/{epochs}", unit="sample", unit_scale=True, leave=False,
-                file=sys.stderr, mininterval=0.5, disable=verbose != 1, dynamic_ncols=True,
-            )  # fmt: skip
-            net.train()
-            for step, (xb, yb) in enumerate(batches, 1):
-                preds = net.forward(xb)
-                try:
-                    loss, grads = self.backward(preds, yb)
-                except ValueError as e:  # Loss refuses NaN/Inf predictions: that is divergence
-                    if np.isfinite(preds).all():
-                        raise
-                    raise _diverged(epoch, step, len(batches), "the predictions") from e
-                if not math.isfinite(loss):
-                    raise _diverged(epoch, step, len(batches), f"the loss ({loss})")
-                self.apply_grads(grads)
-                b = len(xb)
-                total += loss * b
-                seen += b
-                if correct_fn is not None:
-                    c, s = correct_fn(preds, yb)
-                    correct, scored = correct + c, scored + s
-                if per_batch:
-                    sched.step()
-                if not bar.disable:
-                    bar.update(b)
-                    if step % 16 == 0:
-                        bar.set_postfix_str(f"loss={total / seen:.4f}", refresh=False)
-            bar.close()
-            if not np.isfinite(net.params).all():
-                raise _diverged(epoch, len(batches), len(batches), "the parameters")
-
-            logs = {"loss": total / seen}
-            if correct_fn is not None:
-                logs["accuracy"] = correct / scored
-            if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=max(1024, batch_size))
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            if lr is not None:
-                logs["lr"] = lr
-            logs["time"] = time.perf_counter() - start
-            history.append(epoch, logs)
-            if sched is not None and not per_batch:
-                sched.step()
-            self.epoch = epoch + 1
-            if checkpoint_path is not None:
-                self.save(checkpoint_path)
-            if verbose >= 1:
-                print(_summary(epoch, epochs, logs), flush=True)
-        return history
+        built += list(extra)
+        if checkpoint_path is not None:
+            built.append(ModelCheckpoint(checkpoint_path))
+        if verbose:
+            built.append(ProgressBar(verbose))
+        return CallbackList(built, self, params)
 
     # --- saving --------------------------------------------------------------------------
 
@@ -319,23 +300,22 @@ class Model:
         return model
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"fit: {name} must be an int >= {minimum}, got {value!r}")
+class _EpochMetrics:
+    """Sample-weighted mean loss over batches, and accuracy if the loss counts correct predictions."""
 
+    def __init__(self, loss: Loss) -> None:
+        self.count_correct = getattr(loss, "count_correct", lambda preds, targets: None)
+        self.seen, self.total, self.correct, self.scored = 0, 0.0, 0, 0
 
-def _diverged(epoch: int, step: int, steps: int, what: str) -> TrainingDiverged:
-    return TrainingDiverged(
-        f"training diverged: {what} became NaN or Inf at epoch {epoch + 1}, step {step}/{steps}. "
-        "Try a lower learning rate (or gradient_clip=...). The model's parameters are no longer usable; "
-        "reload a checkpoint or rebuild the model."
-    )
+    def update(self, loss: float, preds: np.ndarray, targets: np.ndarray) -> None:
+        self.seen += len(preds)
+        self.total += loss * len(preds)
+        counts = self.count_correct(preds, targets)
+        if counts is not None:
+            self.correct, self.scored = self.correct + counts[0], self.scored + counts[1]
 
-
-def _summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
-    parts = [f"Epoch {epoch + 1}/{epochs}", f"{logs['time']:.1f}s"]
-    for key, value in logs.items():
-        if key == "time":
-            continue
-        parts.append(f"{key}: {value:.3g}" if key == "lr" else f"{key}: {value:.4f}")
-    return " - ".join(parts)
+    def result(self) -> dict[str, float]:
+        logs = {"loss": self.total / self.seen}
+        if self.scored:
+            logs["accuracy"] = self.correct / self.scored
+        return logs

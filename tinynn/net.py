@@ -47,9 +47,9 @@ class Net:
                 layer.grads[name] = self.grads[where].reshape(value.shape)
                 self._slices.append((f"{i}.{type(layer).__name__}.{name}", where, value.shape))
                 offset += value.size
-            for name, value in layer.buffers.items():
-                layer.buffers[name] = value.astype(self.dtype)
-            layer.free_buffers()
+            for name, value in layer.state.items():
+                layer.state[name] = value.astype(self.dtype)
+            layer.free_scratch()
 
     # --- running -------------------------------------------------------------------------
 
@@ -58,7 +58,7 @@ class Net:
         x = self._check_input(x)
         for layer in self.layers:
             x = layer.forward(x)
-        return x.copy()  # layers reuse their output buffers; the caller gets its own array
+        return x.copy()  # layers reuse their output arrays; the caller gets its own
 
     def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
         """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked."""
@@ -85,10 +85,10 @@ class Net:
     def training(self) -> bool:
         return self.layers[0].training
 
-    def free_buffers(self) -> None:
-        """Release every layer's scratch arrays (e.g. after a large inference batch)."""
+    def free_scratch(self) -> None:
+        """Release every layer's scratch arrays and forward cache (e.g. after a large inference batch)."""
         for layer in self.layers:
-            layer.free_buffers()
+            layer.free_scratch()
 
     def _check_input(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
@@ -158,17 +158,17 @@ class Net:
             raise ValueError("Net config must be a dict with a 'layers' list")
         return cls([from_config(c) for c in config["layers"]], dtype=config.get("dtype", "float32"))
 
-    def buffers(self) -> dict[str, np.ndarray]:
-        """Non-trainable state (batch-norm running statistics), by ``"<layer>.<name>"``."""
-        return {f"{i}.{name}": buf for i, layer in enumerate(self.layers) for name, buf in layer.buffers.items()}
+    def state(self) -> dict[str, np.ndarray]:
+        """Every layer's ``state`` (saved, not trained: batch-norm running statistics), by ``"<layer>.<name>"``."""
+        return {f"{i}.{name}": arr for i, layer in enumerate(self.layers) for name, arr in layer.state.items()}
 
-    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
-        """Copy saved buffers in place, checking every name and shape."""
-        own = self.buffers()
-        if set(own) != set(buffers):
-            raise ValueError(f"buffers do not match the net: expected {sorted(own)}, got {sorted(buffers)}")
-        for name, value in buffers.items():
+    def load_state(self, state: dict[str, np.ndarray]) -> None:
+        """Copy saved ``state()`` arrays in place, checking every name and shape."""
+        own = self.state()
+        if set(own) != set(state):
+            raise ValueError(f"layer state does not match the net: expected {sorted(own)}, got {sorted(state)}")
+        for name, value in state.items():
             if own[name].shape != np.shape(value):
-                raise ValueError(f"buffer {name}: expected shape {own[name].shape}, got {np.shape(value)}")
+                raise ValueError(f"layer state {name}: expected shape {own[name].shape}, got {np.shape(value)}")
             own[name][...] = value
 

@@ -7,7 +7,9 @@ Run with torch installed (a dev-time oracle only; the tests never import torch):
 Files:
   optim_problems.npz      the two gradient problems (everything needed to recompute grads in numpy)
   optim_<name>.npz        per optimizer: `cases` (JSON), `record_steps`, `traj_<i>` (params at record_steps)
-  optim_lr_schedulers.npz `cases` (JSON) and `lrs_<i>` (lr after construction and after each step)
+  optim_lr_schedulers.npz `cases` (JSON) and `lrs_<i>` (lr after construction and after each step).
+                          A SequentialLR case names its children as [class, kwargs] pairs; a
+                          ReduceLROnPlateau case carries the `metrics` fed to step(), one per step.
 
 Problems (float64):
   quadratic  grad(p, t) = A p - b                      A: 20x20 SPD, condition number 100
@@ -161,18 +163,46 @@ SCHEDULERS = [
     ("LinearLR", {}),
     ("LinearLR", {"start_factor": 0.1, "total_iters": 10}),
     ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 8}),
+    # warmup then cosine; constant-ish then exponential; three stages
+    ("SequentialLR", {"schedulers": [["LinearLR", {"start_factor": 0.01, "total_iters": 5}],
+                                     ["CosineAnnealingLR", {"T_max": 30, "eta_min": 0.001}]], "milestones": [5]}),
+    ("SequentialLR", {"schedulers": [["StepLR", {"step_size": 2, "gamma": 0.5}],
+                                     ["ExponentialLR", {"gamma": 0.9}]], "milestones": [7]}),
+    ("SequentialLR", {"schedulers": [["LinearLR", {"start_factor": 0.1, "total_iters": 3}],
+                                     ["MultiStepLR", {"milestones": [4, 8], "gamma": 0.5}],
+                                     ["CosineAnnealingLR", {"T_max": 10}]], "milestones": [3, 15]}),
+    ("ReduceLROnPlateau", {}),
+    ("ReduceLROnPlateau", {"factor": 0.5, "patience": 2}),
+    ("ReduceLROnPlateau", {"factor": 0.5, "patience": 1, "threshold": 0.05, "threshold_mode": "abs", "cooldown": 2}),
+    ("ReduceLROnPlateau", {"mode": "max", "factor": 0.3, "patience": 0, "threshold": 0.01, "min_lr": 0.005}),
+    ("ReduceLROnPlateau", {"factor": 0.5, "patience": 0, "eps": 0.02}),
 ]
 
 
-def lr_sequence(cls_name: str, kwargs: dict, base_lr: float = 0.1, steps: int = 40) -> np.ndarray:
+def plateau_metrics(steps: int = 40, maximize: bool = False) -> list[float]:
+    """A loss that falls, stalls, wobbles and falls again (rounded so the JSON is exact)."""
+    rng = np.random.default_rng(7)
+    t = np.arange(steps)
+    loss = 1.0 / (1 + 0.3 * t) + 0.2 * (t > 20) * -0.3 + 0.03 * rng.standard_normal(steps)
+    loss[10:18] = loss[10]  # a flat stretch
+    values = 1.0 - loss if maximize else loss
+    return [round(float(v), 6) for v in values]
+
+
+def lr_sequence(
+    cls_name: str, kwargs: dict, base_lr: float = 0.1, steps: int = 40, metrics: list[float] | None = None
+) -> np.ndarray:
     p = torch.zeros(2, requires_grad=True)
     opt = torch.optim.SGD([p], lr=base_lr)
-    sched = getattr(torch.optim.lr_scheduler, cls_name)(opt, **kwargs)
-    lrs = [sched.get_last_lr()[0]]
-    for _ in range(steps):
+    kw = dict(kwargs)
+    if cls_name == "SequentialLR":
+        kw["schedulers"] = [getattr(torch.optim.lr_scheduler, c)(opt, **k) for c, k in kw["schedulers"]]
+    sched = getattr(torch.optim.lr_scheduler, cls_name)(opt, **kw)
+    lrs = [opt.param_groups[0]["lr"]]
+    for i in range(steps):
         opt.step()
-        sched.step()
-        lrs.append(sched.get_last_lr()[0])
+        sched.step(*([metrics[i]] if metrics is not None else []))
+        lrs.append(opt.param_groups[0]["lr"])
     return np.array(lrs, dtype=np.float64)
 
 
@@ -195,8 +225,11 @@ def main() -> None:
         print(f"optim_{opt_name}.npz: {len(cases)} cases")
     cases, arrays = [], {}
     for cls_name, kwargs in SCHEDULERS:
-        arrays[f"lrs_{len(cases)}"] = lr_sequence(cls_name, kwargs)
-        cases.append({"scheduler": cls_name, "kwargs": kwargs, "base_lr": 0.1})
+        case = {"scheduler": cls_name, "kwargs": kwargs, "base_lr": 0.1}
+        if cls_name == "ReduceLROnPlateau":
+            case["metrics"] = plateau_metrics(maximize=kwargs.get("mode") == "max")
+        arrays[f"lrs_{len(cases)}"] = lr_sequence(cls_name, kwargs, metrics=case.get("metrics"))
+        cases.append(case)
     np.savez_compressed(GOLDEN / "optim_lr_schedulers.npz", cases=json.dumps(cases), **arrays)
     print(f"optim_lr_schedulers.npz: {len(cases)} cases; torch {torch.__version__}")
 

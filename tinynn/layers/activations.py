@@ -16,25 +16,31 @@ class ReLU(Layer):
 
     Both are one multiply by the same 0/1 mask, kept from forward for backward: ``y = x * mask``
     (equal to ``max(x, 0)`` for finite x), ``dL/dx = g * mask``. A float mask is faster than a
-    boolean one (which numpy would cast on every multiply) and than ``np.maximum(x, 0)``.
+    boolean one (which numpy would cast on every multiply) and than ``np.maximum(x, 0)``; ReLU is
+    on the MNIST hot path, so it writes into scratch arrays (``out=``).
     """
 
+    cache = ("_mask",)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        mask = self._mask = self._buffer("mask", x.shape, x.dtype)
+        mask = self._mask = self._scratch_array("mask", x.shape, x.dtype)
         np.greater(x, 0, out=mask)  # 1.0 where x > 0, else 0.0
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._scratch_array("out", x.shape, x.dtype)
         np.multiply(x, mask, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.multiply(grad, self._mask, out=dx)
+        (mask,) = self._cached()
+        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        np.multiply(grad, mask, out=dx)
         return dx
 
 
 @register_layer
 class LeakyReLU(Layer):
     """``y = x`` for ``x > 0`` else ``slope * x``; ``dL/dx = g`` or ``slope * g`` likewise."""
+
+    cache = ("_factor",)
 
     def __init__(self, slope: float = 0.01) -> None:
         super().__init__()
@@ -44,17 +50,16 @@ class LeakyReLU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # factor = 1 where x > 0 else slope; then y = x * factor and dL/dx = g * factor.
-        self._factor = self._buffer("factor", x.shape, x.dtype)
+        self._factor = self._scratch_array("factor", x.shape, x.dtype)
         self._factor.fill(self.slope)
         np.copyto(self._factor, 1, where=x > 0)
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._scratch_array("out", x.shape, x.dtype)
         np.multiply(x, self._factor, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.multiply(grad, self._factor, out=dx)
-        return dx
+        (factor,) = self._cached()
+        return grad * factor
 
     def get_config(self) -> dict[str, Any]:
         return {"slope": self.slope}
@@ -67,8 +72,10 @@ class Sigmoid(Layer):
     Computed as ``(1 + tanh(x / 2)) / 2``, the same function without overflow for large |x|.
     """
 
+    cache = ("_s",)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self._buffer("out", x.shape, x.dtype)
+        s = self._scratch_array("out", x.shape, x.dtype)
         np.multiply(x, 0.5, out=s)
         np.tanh(s, out=s)
         s += 1
@@ -77,28 +84,24 @@ class Sigmoid(Layer):
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.subtract(1, self._s, out=dx)
-        dx *= self._s
-        dx *= grad
-        return dx
+        (s,) = self._cached()
+        return grad * s * (1 - s)
 
 
 @register_layer
 class Tanh(Layer):
     """``t = tanh(x)``; ``dL/dx = g * (1 - t^2)``."""
 
+    cache = ("_t",)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._t = self._buffer("out", x.shape, x.dtype)
+        self._t = self._scratch_array("out", x.shape, x.dtype)
         np.tanh(x, out=self._t)
         return self._t
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.square(self._t, out=dx)
-        np.subtract(1, dx, out=dx)
-        dx *= grad
-        return dx
+        (t,) = self._cached()
+        return grad * (1 - t * t)
 
 
 @register_layer
@@ -111,38 +114,26 @@ class GELU(Layer):
 
     _C = math.sqrt(2.0 / math.pi)
     _K = 0.044715
+    cache = ("_x", "_t")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        t = self._t = self._buffer("t", x.shape, x.dtype)
+        t = self._t = self._scratch_array("t", x.shape, x.dtype)
         np.multiply(x, x, out=t)
         t *= self._K * self._C
         t += self._C
         t *= x
         np.tanh(t, out=t)
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._scratch_array("out", x.shape, x.dtype)
         np.add(t, 1, out=out)
         out *= x
         out *= 0.5
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        x, t = self._x, self._t
-        dx = self._buffer("dx", x.shape, x.dtype)
-        tmp = self._buffer("tmp", x.shape, x.dtype)
-        np.multiply(x, x, out=dx)  # dx = c (1 + 3k x^2) * x/2 * (1 - t^2)
-        dx *= 3 * self._K * self._C
-        dx += self._C
-        dx *= x
-        dx *= 0.5
-        np.multiply(t, t, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        dx *= tmp
-        np.add(t, 1, out=tmp)  # + (1 + t)/2
-        tmp *= 0.5
-        dx += tmp
-        dx *= grad
-        return dx
+        x, t = self._cached()
+        du_dx = self._C * (1 + 3 * self._K * x * x)
+        return grad * ((1 + t) / 2 + x / 2 * (1 - t * t) * du_dx)
 
 
 @register_layer
@@ -153,17 +144,15 @@ class Softmax(Layer):
     and is more stable. This layer is for when you need the probabilities inside a net.
     """
 
+    cache = ("_s",)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self._s = self._buffer("out", x.shape, x.dtype)
+        s = self._s = self._scratch_array("out", x.shape, x.dtype)
         np.subtract(x, x.max(axis=-1, keepdims=True), out=s)  # exp can't overflow now
         np.exp(s, out=s)
         s /= s.sum(axis=-1, keepdims=True)
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.multiply(grad, self._s, out=dx)
-        dot = dx.sum(axis=-1, keepdims=True)
-        np.subtract(grad, dot, out=dx)
-        dx *= self._s
-        return dx
+        (s,) = self._cached()
+        return s * (grad - (grad * s).sum(axis=-1, keepdims=True))

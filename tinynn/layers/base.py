@@ -3,14 +3,15 @@
 A layer with trainable tensors keeps them in ``layer.params`` (name -> array) and writes
 their gradients into ``layer.grads`` during ``backward``. Once the layer joins a
 :class:`tinynn.Net`, both dicts hold views into the net's one flat parameter and gradient
-vector, so an optimizer updates every layer at once.
+vector, so an optimizer updates every layer at once. Arrays that are saved but not trained
+(batch norm's running statistics) are its ``state``.
 
 Speed notes that shape the code:
 
 - ``backward`` *overwrites* ``layer.grads`` (no accumulation), so no zeroing pass is needed.
-- Outputs and input gradients go into buffers the layer owns and reuses while the batch
-  shape repeats. A layer's output is therefore only valid until its next ``forward``;
-  :class:`tinynn.Net` copies the final output before handing it to the caller.
+- Outputs and input gradients go into *scratch arrays* the layer owns and reuses while the batch
+  shape repeats (``_scratch_array``). A layer's output is therefore only valid until its next
+  ``forward``; :class:`tinynn.Net` copies the final output before handing it to the caller.
 """
 
 from __future__ import annotations
@@ -23,16 +24,29 @@ Shape = tuple[int | None, ...]
 
 
 class Layer:
-    """Base class. Subclasses implement ``forward`` and ``backward``."""
+    """Base class. Subclasses implement ``forward`` and ``backward``.
+
+    ``cache`` names the attributes ``forward`` keeps for ``backward``; they are None until the
+    first ``forward`` (and again after ``free_scratch``), and ``backward`` reads them with
+    ``self._cached()``, which names the layer if ``forward`` has not run.
+
+    ``min_train_batch``: the fewest samples a training batch may have (batch norm needs 2);
+    ``Model.fit`` checks it before the first update.
+    """
+
+    cache: tuple[str, ...] = ()
+    min_train_batch = 1
 
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.buffers: dict[str, np.ndarray] = {}  # state that is saved but not trained
+        self.state: dict[str, np.ndarray] = {}  # saved but not trained (batch norm's running statistics)
         self.training = True
         # Net switches this off for its first layer: nobody needs dL/d(input images).
         self.input_grad = True
         self._scratch: dict[str, np.ndarray] = {}
+        for name in self.cache:
+            setattr(self, name, None)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -51,7 +65,19 @@ class Layer:
         """Constructor arguments as JSON-able data, enough to rebuild the layer."""
         return {}
 
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """A new layer built from ``get_config()``'s output (parameters freshly initialised)."""
+        return cls(**config)
+
+    def _cached(self) -> tuple[Any, ...]:
+        """The values ``forward`` kept for ``backward`` (in ``cache`` order); an error before any forward."""
+        values = tuple(getattr(self, name) for name in self.cache)
+        if any(v is None for v in values):
+            raise RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
+        return values
+
+    def _scratch_array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A reusable scratch array. A smaller batch gets a leading slice of the big one."""
         buf = self._scratch.get(name)
         if (
@@ -64,9 +90,11 @@ class Layer:
             self._scratch[name] = buf
         return buf[: shape[0]]
 
-    def free_buffers(self) -> None:
-        """Drop scratch arrays (they are re-created on the next forward)."""
+    def free_scratch(self) -> None:
+        """Drop scratch arrays and the forward cache (both are re-created on the next forward)."""
         self._scratch.clear()
+        for name in self.cache:
+            setattr(self, name, None)
 
     def _expect_2d(self, x: np.ndarray, width: int | None = None) -> None:
         if x.ndim != 2 or (width is not None and x.shape[1] != width):
@@ -105,6 +133,6 @@ def from_config(config: dict[str, Any]) -> Layer:
     if name not in LAYERS:
         raise ValueError(f"unknown layer type {name!r}; known: {', '.join(sorted(LAYERS))}")
     try:
-        return LAYERS[name](**config.get("config", {}))
+        return LAYERS[name].from_config(config.get("config", {}))
     except TypeError as e:
         raise ValueError(f"bad config for layer {name}: {config.get('config')!r} ({e})") from None

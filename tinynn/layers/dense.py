@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
+from ..checks import check_int
 from .base import Layer, Shape, register_layer
 
 
@@ -21,6 +22,8 @@ class Dense(Layer):
     ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype)``.
     """
 
+    cache = ("_x",)
+
     def __init__(
         self,
         in_features: int,
@@ -29,10 +32,8 @@ class Dense(Layer):
         b_init: str | initializers.Initializer = "zeros",
     ) -> None:
         super().__init__()
-        for name, n in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
-                raise ValueError(f"Dense: {name} must be a positive integer, got {n!r}")
-        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.in_features = check_int(in_features, "in_features", where="Dense")
+        self.out_features = check_int(out_features, "out_features", where="Dense")
         try:
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
@@ -40,7 +41,6 @@ class Dense(Layer):
         self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
         self.params["b"] = b_init((self.out_features,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._expect_2d(x, self.in_features)
@@ -48,15 +48,13 @@ class Dense(Layer):
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         self._x = x
-        out = self._buffer("out", (x.shape[0], self.out_features), w.dtype)
+        out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
         out += self.params["b"]
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        x, w = self._x, self.params["w"]
-        if x is None:
-            raise RuntimeError(f"{self!r}: backward called before forward")
+        (x,), w = self._cached(), self.params["w"]
         if grad.shape != (x.shape[0], self.out_features):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; "
@@ -64,12 +62,12 @@ class Dense(Layer):
             )
         np.matmul(x.T, grad, out=self.grads["w"])
         # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
-        ones = self._buffer("ones", (x.shape[0],), w.dtype)
+        ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
         ones.fill(1)
         np.matmul(ones, grad, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dx = self._buffer("dx", x.shape, w.dtype)
+        dx = self._scratch_array("dx", x.shape, w.dtype)
         np.matmul(grad, w.T, out=dx)
         return dx
 

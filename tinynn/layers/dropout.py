@@ -9,6 +9,8 @@ import numpy as np
 from ..rng import get_rng
 from .base import Layer, register_layer
 
+_IDENTITY = np.float32(1)  # the "mask" of an eval-mode (or p=0) forward: backward passes g through
+
 
 @register_layer
 class Dropout(Layer):
@@ -18,6 +20,8 @@ class Dropout(Layer):
     ``dL/dx = g * mask`` with the same scaled mask.
     """
 
+    cache = ("_mask",)
+
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0 <= p <= 1:
@@ -26,24 +30,25 @@ class Dropout(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.training or self.p == 0:
-            self._mask = None
+            self._mask = _IDENTITY
             return x
-        mask = self._mask = self._buffer("mask", x.shape, x.dtype)
+        mask = self._mask = self._scratch_array("mask", x.shape, x.dtype)
         get_rng().random(out=mask, dtype=mask.dtype)
         keep = 1.0 - self.p
         # mask = [u >= p] / (1 - p), built in place: no boolean temporary.
         np.greater_equal(mask, self.p, out=mask)
         if keep > 0:
             mask *= 1.0 / keep
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._scratch_array("out", x.shape, x.dtype)
         np.multiply(x, mask, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        if self._mask is None:
+        (mask,) = self._cached()
+        if mask is _IDENTITY:
             return grad
-        dx = self._buffer("dx", grad.shape, grad.dtype)
-        np.multiply(grad, self._mask, out=dx)
+        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        np.multiply(grad, mask, out=dx)
         return dx
 
     def get_config(self) -> dict[str, Any]:

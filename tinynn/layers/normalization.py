@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from .base import Layer, register_layer
 
 
@@ -23,10 +24,12 @@ class BatchNorm1d(Layer):
     ``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)``. In eval, ``dL/dx = gh * s``.
     """
 
+    min_train_batch = 2  # the variance of one sample is 0: nothing to normalise by
+    cache = ("_xhat", "_inv_std")
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
-        if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
-            raise ValueError(f"BatchNorm1d: num_features must be a positive integer, got {num_features!r}")
+        num_features = check_int(num_features, "num_features", where="BatchNorm1d")
         if eps <= 0:
             raise ValueError(f"BatchNorm1d: eps must be > 0, got {eps}")
         if not 0 <= momentum <= 1:
@@ -34,7 +37,7 @@ class BatchNorm1d(Layer):
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
         self.params = {"gamma": np.ones(num_features, np.float32), "beta": np.zeros(num_features, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.buffers = {
+        self.state = {
             "running_mean": np.zeros(num_features, np.float32),
             "running_var": np.ones(num_features, np.float32),
         }
@@ -45,7 +48,7 @@ class BatchNorm1d(Layer):
         if x.dtype != gamma.dtype:
             x = x.astype(gamma.dtype)
         n = x.shape[0]
-        xhat = self._xhat = self._buffer("xhat", x.shape, x.dtype)
+        xhat = self._xhat = self._scratch_array("xhat", x.shape, x.dtype)
         if self.training:
             if n < 2:
                 raise ValueError(f"{self!r} needs more than 1 sample per batch in training, got {x.shape}")
@@ -53,35 +56,35 @@ class BatchNorm1d(Layer):
             np.subtract(x, mean, out=xhat)
             var = np.einsum("ij,ij->j", xhat, xhat) / n  # biased batch variance, no (N, C) temp
             m = self.momentum
-            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
+            rm, rv = self.state["running_mean"], self.state["running_var"]
             rm *= 1 - m
             rm += m * mean
             rv *= 1 - m
             rv += (m * n / (n - 1)) * var
         else:
-            var = self.buffers["running_var"]
-            np.subtract(x, self.buffers["running_mean"], out=xhat)
+            var = self.state["running_var"]
+            np.subtract(x, self.state["running_mean"], out=xhat)
         self._inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat *= self._inv_std
-        out = self._buffer("out", x.shape, x.dtype)
+        out = self._scratch_array("out", x.shape, x.dtype)
         np.multiply(xhat, gamma, out=out)
         out += self.params["beta"]
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        xhat, gamma = self._xhat, self.params["gamma"]
+        (xhat, inv_std), gamma = self._cached(), self.params["gamma"]
         n = grad.shape[0]
         np.sum(grad, axis=0, out=self.grads["beta"])
         np.einsum("ij,ij->j", grad, xhat, out=self.grads["gamma"])
-        dx = self._buffer("dx", grad.shape, grad.dtype)
+        dx = self._scratch_array("dx", grad.shape, grad.dtype)
         if not self.training:
-            np.multiply(grad, gamma * self._inv_std, out=dx)
+            np.multiply(grad, gamma * inv_std, out=dx)
             return dx
         # With gh = g * gamma: sum(gh) = gamma * dbeta and sum(gh * xhat) = gamma * dgamma.
         np.multiply(xhat, self.grads["gamma"] / n, out=dx)
         np.subtract(grad, dx, out=dx)
         dx -= self.grads["beta"] / n
-        dx *= gamma * self._inv_std
+        dx *= gamma * inv_std
         return dx
 
     def get_config(self) -> dict[str, Any]:

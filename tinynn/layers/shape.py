@@ -14,6 +14,8 @@ from .base import Layer, Shape, register_layer
 class Flatten(Layer):
     """Reshape (N, d1, d2, ...) to (N, d1*d2*...); backward reshapes the gradient back."""
 
+    cache = ("_shape",)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.ndim < 2:
             raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, ...)")
@@ -21,7 +23,8 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad.reshape(self._shape)
+        (shape,) = self._cached()
+        return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
@@ -35,6 +38,8 @@ class Reshape(Layer):
     ``Reshape((1, 28, 28))`` turns flat 784-pixel MNIST rows into 1-channel images;
     ``Reshape((28, 28))`` into 28 time steps of 28 pixels. Backward reshapes the gradient back.
     """
+
+    cache = ("_shape",)
 
     def __init__(self, shape: tuple[int, ...] | list[int]) -> None:
         super().__init__()
@@ -63,7 +68,8 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        return grad.reshape(self._shape)
+        (shape,) = self._cached()
+        return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]

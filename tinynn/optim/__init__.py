@@ -11,7 +11,7 @@ from typing import Any
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
-from .optimizer import Optimizer
+from .optimizer import Optimizer, decay_mask
 from .rmsprop import RMSProp
 from .sgd import SGD
 from .sgdm import SGDm
@@ -34,4 +34,4 @@ def get(name: str, **kwargs: Any) -> Optimizer:
     return OPTIMIZERS[key](**kwargs)
 
 
-__all__ = ["Optimizer", "SGD", "SGDm", "Adagrad", "RMSProp", "Adam", "AdamW", "get", "lr_scheduler"]
+__all__ = ["Optimizer", "SGD", "SGDm", "Adagrad", "RMSProp", "Adam", "AdamW", "decay_mask", "get", "lr_scheduler"]

@@ -1,4 +1,5 @@
-"""Learning-rate schedules: each one is a closed-form `lr_at(epoch)` from the base lr.
+"""Learning-rate schedules: each one is a closed-form `lr_at(epoch)` from the base lr
+(except `ReduceLROnPlateau`, which follows a metric).
 
 A scheduler only sets `optimizer.lr`. Call `step()` once per unit of your choice
 (an epoch or a batch). Construction applies `lr_at(0)`, like torch:
@@ -165,4 +166,163 @@ class LinearLR(LRScheduler):
 
 LinearWarmup = LinearLR
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LinearWarmup"]
+
+class SequentialLR(LRScheduler):
+    """Schedulers one after another: ``schedulers[i]`` runs from ``milestones[i - 1]`` on, counting
+    its own epochs from 0 there; all share the first one's base lr (torch's ``SequentialLR``).
+
+        lr_at(epoch) = schedulers[i].lr_at(epoch - milestones[i - 1]),   i = #milestones <= epoch
+
+    Warmup then cosine decay over ``total`` steps::
+
+        warmup = LinearLR(opt, start_factor=0.01, total_iters=w)
+        cosine = CosineAnnealingLR(opt, T_max=total - w)
+        sched = SequentialLR(opt, [warmup, cosine], milestones=[w])
+    """
+
+    def __init__(self, optimizer: Optimizer, schedulers: list[LRScheduler], milestones: Iterable[int]) -> None:
+        schedulers, milestones = list(schedulers), tuple(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR needs at least one scheduler")
+        for i, sched in enumerate(schedulers):
+            if not isinstance(sched, LRScheduler) or isinstance(sched, ReduceLROnPlateau):
+                raise ValueError(f"SequentialLR: schedulers[{i}] must be a closed-form tinynn scheduler, got {sched!r}")
+            if sched.optimizer is not optimizer:
+                raise ValueError(f"SequentialLR: schedulers[{i}] drives a different optimizer")
+        if len(milestones) != len(schedulers) - 1:
+            n = len(schedulers)
+            raise ValueError(f"SequentialLR: {n} schedulers need {n - 1} milestones, got {len(milestones)}")
+        if any(not isinstance(m, int) or isinstance(m, bool) for m in milestones) or any(
+            b <= a for a, b in zip((0, *milestones), milestones, strict=False)
+        ):
+            raise ValueError(f"SequentialLR: milestones must be increasing positive ints, got {list(milestones)}")
+        self.schedulers, self.milestones = schedulers, milestones
+        optimizer.lr = schedulers[0].base_lr  # undo what building the schedulers did to the lr
+        super().__init__(optimizer)
+
+    @property
+    def base_lr(self) -> float:
+        return self._base_lr
+
+    @base_lr.setter
+    def base_lr(self, value: float) -> None:  # one base lr for every scheduler in the sequence
+        self._base_lr = value
+        for sched in self.schedulers:
+            sched.base_lr = value
+
+    def lr_at(self, epoch: int) -> float:
+        i = bisect_right(self.milestones, epoch)
+        return self.schedulers[i].lr_at(epoch - (self.milestones[i - 1] if i else 0))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "schedulers": [{"type": type(s).__name__, "config": s.get_config()} for s in self.schedulers],
+            "milestones": list(self.milestones),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> SequentialLR:
+        schedulers = []
+        for item in config["schedulers"]:
+            sub = SCHEDULERS.get(item["type"]) if isinstance(item, dict) else None
+            if sub is None:
+                raise ValueError(f"SequentialLR: unknown scheduler {item!r}")
+            schedulers.append(sub.from_config(item["config"], optimizer))
+        return cls(optimizer, schedulers, config["milestones"])
+
+    def __repr__(self) -> str:
+        return f"SequentialLR({self.schedulers!r}, milestones={list(self.milestones)}, last_epoch={self.last_epoch})"
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """Multiply the lr by ``factor`` when a metric has stopped improving (torch's ``ReduceLROnPlateau``).
+
+    Call ``step(metric)`` once per epoch (``fit`` passes ``val_loss``, or ``loss`` without
+    validation data). With ``mode="min"`` a value is an improvement if it is below
+    ``best * (1 - threshold)`` (``threshold_mode="rel"``) or ``best - threshold`` ("abs"); "max"
+    mirrors it. After more than ``patience`` epochs without one: ``lr = max(lr * factor, min_lr)``
+    (skipped if that changes lr by at most ``eps``), then ``cooldown`` epochs in which bad epochs
+    are not counted. Defaults: mode="min", factor=0.1, patience=10, threshold=1e-4,
+    threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8. Unlike the others it leaves the lr
+    alone when built.
+    """
+
+    hyperparams = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lr", "eps")
+    takes_metric = True
+
+    def __init__(
+        self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
+        threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0,
+        eps: float = 1e-8,
+    ) -> None:  # fmt: skip
+        if mode not in ("min", "max"):
+            raise ValueError(f"invalid mode={mode!r}: must be 'min' or 'max'")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"invalid threshold_mode={threshold_mode!r}: must be 'rel' or 'abs'")
+        if not 0 <= factor < 1:
+            raise ValueError(f"invalid factor={factor!r}: must be in [0, 1)")
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"invalid {name}={value!r}: must be an int >= 0")
+        for name, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
+            if not value >= 0:
+                raise ValueError(f"invalid {name}={value!r}: must be >= 0")
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, float(factor), patience
+        self.threshold, self.threshold_mode, self.cooldown = float(threshold), threshold_mode, cooldown
+        self.min_lr, self.eps = float(min_lr), float(eps)
+        self.base_lr = float(optimizer.lr)
+        self.last_epoch = 0
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = self.cooldown_counter = 0
+
+    def is_better(self, a: float, best: float) -> bool:
+        sign = 1.0 if self.mode == "min" else -1.0
+        if self.threshold_mode == "rel":
+            return sign * a < sign * best * (1 - sign * self.threshold)
+        return sign * a < sign * best - self.threshold
+
+    def step(self, metric: float) -> None:  # type: ignore[override]
+        """One epoch's value of the monitored metric."""
+        current = float(metric)
+        self.last_epoch += 1
+        if self.is_better(current, self.best):
+            self.best, self.num_bad_epochs = current, 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            new_lr = max(self.optimizer.lr * self.factor, self.min_lr)
+            if self.optimizer.lr - new_lr > self.eps:
+                self.optimizer.lr = new_lr
+            self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
+
+    def lr_at(self, epoch: int) -> float:
+        raise TypeError("ReduceLROnPlateau has no closed form: its lr depends on the metrics it was given")
+
+    def get_last_lr(self) -> float:
+        return self.optimizer.lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.optimizer.lr, "best": self.best, "num_bad_epochs": self.num_bad_epochs,
+                "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch}  # fmt: skip
+
+    def load_state_dict(self, d: dict[str, Any], set_lr: bool = True) -> None:
+        self.best = float(d["best"])
+        self.num_bad_epochs, self.cooldown_counter = int(d["num_bad_epochs"]), int(d["cooldown_counter"])
+        self.last_epoch = int(d["last_epoch"])
+        if set_lr:
+            self.optimizer.lr = float(d["lr"])
+
+
+SCHEDULERS: dict[str, type[LRScheduler]] = {
+    cls.__name__: cls
+    for cls in (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, SequentialLR, ReduceLROnPlateau)
+}
+"""Every scheduler a checkpoint may name."""
+
+__all__ = [
+    "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LinearWarmup",
+    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS",
+]  # fmt: skip

@@ -12,6 +12,7 @@ and each subclass only writes `init_state` (the state it keeps, declared up fron
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ class Optimizer:
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
         self.maximize = bool(maximize)
-        self.decay_mask = _check_mask(decay_mask)
+        self.decay_mask = decay_mask
         self.t = 0  # number of steps taken
         self.state: State | None = None  # built by init_state on the first step (or load_state_dict)
         self._g: np.ndarray | None = None  # scratch: the gradient after weight decay / maximize
@@ -102,10 +103,24 @@ class Optimizer:
     def _shrink(self, params: np.ndarray) -> None:
         if self.decay_mask is None:
             params *= 1 - self.lr * self.weight_decay
-        else:  # p -= lr * wd * mask * p
-            np.multiply(params, self.decay_mask, out=self._g)
-            self._g *= self.lr * self.weight_decay
-            params -= self._g
+        else:  # the same product, written only where the mask is 1
+            np.multiply(params, 1 - self.lr * self.weight_decay, out=self._g)
+            np.copyto(params, self._g, where=self._decay_where)
+
+    @property
+    def decay_mask(self) -> np.ndarray | None:
+        """1 where weight decay applies, 0 where it does not (None: everywhere)."""
+        return self._decay_mask
+
+    @decay_mask.setter
+    def decay_mask(self, mask: Any) -> None:
+        if mask is not None:
+            mask = np.asarray(mask)
+            if mask.ndim != 1 or not np.isin(mask, (0, 1)).all():
+                raise ValueError(f"decay_mask must be a 1-D array of 0s and 1s, got {mask.dtype} shape {mask.shape}")
+            self._decay_where = mask.astype(bool)
+            mask = mask.astype(self._out.dtype if getattr(self, "_out", None) is not None else np.float32)
+        self._decay_mask = mask
 
     def _start(self, params: np.ndarray) -> None:
         """Allocate the scratch arrays and (unless restored by load_state_dict) the state."""
@@ -114,7 +129,7 @@ class Optimizer:
         if self.state is None:
             self.state = self.init_state(params)
         if self.decay_mask is not None and self.decay_mask.dtype != params.dtype:
-            self.decay_mask = self.decay_mask.astype(params.dtype)
+            self.decay_mask = self.decay_mask  # in the params' dtype: no casting in the step
 
     def _check(self, params: np.ndarray, grads: np.ndarray) -> None:
         name = type(self).__name__
@@ -194,10 +209,17 @@ def _arrays(state: State):
     return (v for v in state.values() if isinstance(v, np.ndarray))
 
 
-def _check_mask(mask: Any) -> np.ndarray | None:
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    if mask.ndim != 1 or not np.isin(mask, (0, 1)).all():
-        raise ValueError(f"decay_mask must be a 1-D array of 0s and 1s, got shape {mask.shape}")
-    return mask.astype(np.float32 if mask.dtype.kind in "biu" else mask.dtype)
+def decay_mask(
+    named_params: Sequence[tuple[str, tuple[int, ...]]], decay: Callable[[str, tuple[int, ...]], bool] | None = None
+) -> np.ndarray:
+    """A float32 mask over the flat parameter vector: 1 for the tensors weight decay should shrink.
+
+    ``named_params`` is ``net.named_params()`` (name and shape of each tensor, in order);
+    ``decay(name, shape)`` says which tensors to decay. By default those with 2 or more
+    dimensions (weight matrices and kernels), not biases or normalization scales and shifts
+    (1-D): what torch users do with parameter groups and optax with masks. Pass it as
+    ``decay_mask=`` to any optimizer.
+    """
+    decay = decay or (lambda name, shape: len(shape) >= 2)
+    parts = [np.full(int(np.prod(shape)), float(decay(name, shape)), np.float32) for name, shape in named_params]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
