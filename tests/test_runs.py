@@ -130,6 +130,7 @@ DIVERGES = ["--optimizer", "sgd", "--lr", "10", "--weight-decay", "1", "--schedu
 """Weight decay 1 at lr 10 multiplies the weights by -9 per step: inf within two epochs of 54 steps."""
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_divergence_is_recorded(tmp_path, capsys):
     assert train(*SMALL, "--epochs", "3", *DIVERGES, "--out", str(tmp_path)) == 1
     err = capsys.readouterr().err
