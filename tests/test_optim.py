@@ -15,7 +15,7 @@ from tinynn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSProp, SGDm
 GOLDEN = Path(__file__).parent / "golden"
 NAMES = ["sgd", "sgdm", "adagrad", "rmsprop", "adam", "adamw"]
 
-# Every option switched on, for tests that should touch every buffer and code path.
+# Every option switched on, for tests that should touch every state array and code path.
 FULL_OPTIONS = {
     "sgd": {"lr": 0.01, "weight_decay": 0.1},
     "sgdm": {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
@@ -106,7 +106,7 @@ def test_sgd_by_hand() -> None:
 
 def test_sgdm_by_hand() -> None:
     lr, mu, damp = 0.1, 0.9, 0.5
-    b = G[0]  # step 1: the buffer is the gradient itself, undampened
+    b = G[0]  # step 1: the velocity is the gradient itself, undampened
     p = P0 - lr * b
     for g in G[1:]:
         b = mu * b + (1 - damp) * g
