@@ -29,7 +29,7 @@ def trained_run(tmp_path_factory):
 def test_train_writes_outputs_and_prints_test_accuracy(trained_run):
     proc, out = trained_run
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.json", "model.npz"]
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "history.json", "model.npz", "run.json"]
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith("test accuracy: ")
     accuracy = float(line.split()[2])
@@ -72,7 +72,8 @@ def test_help_explains_every_flag():
     train = run("train", "--help")
     assert train.returncode == 0
     for flag in ("--hidden", "--dropout", "--optimizer", "--lr", "--weight-decay", "--scheduler", "--epochs",
-                 "--batch-size", "--val-size", "--seed", "--data", "--limit", "--out", "--quiet"):  # fmt: skip
+                 "--batch-size", "--val-size", "--seed", "--data", "--limit", "--out", "--quiet", "--resume",
+                 "--overwrite"):  # fmt: skip
         assert flag in train.stdout, flag
     assert "default: 10" in train.stdout  # defaults are shown
     evaluate = run("evaluate", "--help")
@@ -90,7 +91,7 @@ def test_help_explains_every_flag():
         (["train", "--hidden"], "expected at least one argument"),
         (["train", "--bogus"], "unrecognized arguments"),
         (["evaluate", "does/not/exist.npz"], "model file not found"),
-        ([], "required: {train,evaluate}"),
+        ([], "required: {train,evaluate,sweep}"),
     ],
 )
 def test_bad_values_exit_2_with_a_message(args, message):

@@ -86,7 +86,7 @@ def test_make_figures_covers_the_examples() -> None:
 def check_table(path: Path, stdout: str) -> None:
     """The Markdown table: one row per optimizer, also printed to stdout."""
     table = path.read_text(encoding="utf-8")
-    for name in ("SGD", "SGDm", "Adagrad", "RMSProp", "Adam"):
+    for name in ("SGD", "SGDm", "Adagrad", "RMSProp", "Adam", "AdamW"):
         assert f"| {name} " in table, f"no row for {name} in compare_optimizers.md"
     assert "|---" in table or "| ---" in table or "|:--" in table
     assert table.strip().splitlines()[-1] in stdout, "the table should also be printed"

@@ -5,6 +5,7 @@ from .callbacks import Callback
 from .model import History, Model, TrainingDiverged
 from .net import Net
 from .rng import get_rng, seed
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -24,4 +25,5 @@ __all__ = [
     "metrics",
     "optim",
     "seed",
+    "sweep",
 ]

@@ -1,7 +1,13 @@
-"""The ``tinynn`` command: train an MLP on MNIST, or evaluate a saved one.
+"""The ``tinynn`` command: train a net on MNIST, resume an interrupted run, evaluate a saved one, sweep a grid.
 
     tinynn train --hidden 256 128 --optimizer adam --lr 1e-3 --epochs 10 --out runs/mnist
+    tinynn train --resume runs/mnist          # continue an interrupted run where it stopped
     tinynn evaluate runs/mnist/model.npz
+    tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
+
+A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
+checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``
+(see :mod:`tinynn.runs`).
 
 ``python -m tinynn`` is the same command.
 """
@@ -9,110 +15,61 @@
 from __future__ import annotations
 
 import argparse
-import math
+import inspect
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-IMAGE_SIZE, NUM_CLASSES = 784, 10
-
-DEFAULTS = {
-    "model": "mlp",
-    "hidden": [256, 128],
-    "dropout": 0.1,
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "scheduler": "cosine",
-    "epochs": 10,
-    "batch_size": 128,
-    "val_size": 5000,
-    "seed": 0,
-    "out": "runs/mnist",
-}
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= minimum, or a usage error naming the rule."""
-
-    rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int, _nonneg_int = _int_at_least(1), _int_at_least(0)
-
-
-def _float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
-            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
-        return value
-
-    return parse
+from .runs import (
+    CHECKPOINT,
+    CURVES,
+    DEFAULTS,
+    HISTORY,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    RUN_FILE,
+    RUN_FILES,
+    RUN_OPTIONS,
+    CommandError,
+    add_run_options,
+    check_out,
+    check_size,
+    positive_int,
+    read_run,
+    write_json,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import optim, zoo
-
-    optimizers = sorted(optim.OPTIMIZERS)
     parser = argparse.ArgumentParser(
         prog="tinynn",
         description="tinynn: train and evaluate small numpy neural networks on MNIST.",
-        epilog="Run 'tinynn train --help' or 'tinynn evaluate --help' for the options of each command.",
+        epilog="Run 'tinynn train --help', 'tinynn evaluate --help' or 'tinynn sweep --help' for the options "
+        "of each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep}", required=True)
     d = DEFAULTS
 
     tr = sub.add_parser(
         "train",
-        help="train an MLP on MNIST; save model.npz, history.json and curves.png",
-        description="Train a fully connected net (784 -> hidden... -> 10, ReLU) on MNIST with softmax "
-        "cross-entropy. Writes model.npz (checkpoint), history.json (per-epoch metrics) and curves.png "
-        "(loss/accuracy plot) into --out, then prints the test accuracy.",
+        help="train a net on MNIST; save model.npz, history.json and curves.png",
+        description="Train a net (default: a fully connected 784 -> hidden... -> 10, ReLU) on MNIST with "
+        "softmax cross-entropy. Writes run.json (options, status), model.npz (checkpoint, after every "
+        "epoch), history.json (per-epoch metrics) and curves.png (loss/accuracy plot) into --out, then "
+        "prints the test accuracy. An interrupted run continues with --resume DIR.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                    help="which net: mlp (784 -> hidden... -> 10)")
-    tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
-                    help="sizes of the hidden layers")
-    tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
-                    help="dropout probability after each hidden layer (0 = none)")
-    tr.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
-    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
-    tr.add_argument("--weight-decay", type=_float_in(0, 1), default=d["weight_decay"],
-                    help="weight decay (L2; decoupled for adamw)")
-    tr.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
-                    help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                    "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
-    tr.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="number of epochs")
-    tr.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], help="mini-batch size")
-    tr.add_argument("--val-size", type=_nonneg_int, default=d["val_size"],
-                    help="training images held out for validation (the last ones; at most 10%% of them)")
-    tr.add_argument("--seed", type=_nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
-    tr.add_argument("--data", metavar="DIR", default=None,
-                    help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the repo's "
-                    "data/mnist, or ~/.cache/tinynn/mnist, downloading if missing)")
-    tr.add_argument("--limit", type=_positive_int, default=None, metavar="N",
-                    help="train on the first N training images only (quick runs)")
-    tr.add_argument("--out", default=d["out"], metavar="DIR", help="output folder")
+    add_run_options(tr)
+    tr.add_argument("--out", default=d["out"], metavar="DIR",
+                    help="run folder (refused if it holds another run, unless --overwrite)")
+    tr.add_argument("--resume", metavar="DIR", default=None,
+                    help="continue the run in DIR from its last epoch checkpoint, with its saved options "
+                    "(bit-identical to an uninterrupted run)")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace the run already in --out (its files are removed first)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     tr.set_defaults(run=_train)
 
@@ -123,17 +80,17 @@ def build_parser() -> argparse.ArgumentParser:
         "accuracy, confusion matrix and per-class precision/recall/F1.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz")
+    ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz, or a run folder")
     ev.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
-    ev.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    ev.add_argument("--limit", type=positive_int, default=None, metavar="N",
                     help="evaluate on the first N test images only")
-    ev.add_argument("--batch-size", type=_positive_int, default=1024, help="images per forward pass")
+    ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass")
     ev.set_defaults(run=_evaluate)
+
+    from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
+
+    add_sweep_parser(sub)
     return parser
-
-
-class _Fail(Exception):
-    """A runtime failure (no data, divergence): message to stderr, exit code 1."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,9 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         args.run(args, parser)
-    except _Fail as e:
+    except CommandError as e:
         print(f"tinynn {args.command}: {e}", file=sys.stderr)
-        return 1
+        return e.code
     except KeyboardInterrupt:
         print(f"tinynn {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -158,16 +115,72 @@ def _load_data(root: str | None):
         # uint8 keeps the 60k images at 47 MB; BatchIterator scales each batch to float32.
         return load_mnist(root, dtype=np.uint8)
     except (MNISTNotFoundError, ValueError, OSError) as e:
-        raise _Fail(str(e)) from None
+        raise CommandError(str(e)) from None
+
+
+# --- the run folder --------------------------------------------------------------------------
+
+
+def _build_net(args: argparse.Namespace):
+    """The ``--model`` builder from :mod:`tinynn.zoo`, given the options it takes (hidden, dropout)."""
+    from . import zoo
+
+    build = zoo.NETS[args.model]
+    accepted = inspect.signature(build).parameters
+    kwargs = {k: getattr(args, k) for k in ("hidden", "dropout") if k in accepted}
+    return build(**kwargs)
+
+
+# --- train -----------------------------------------------------------------------------------
+
+
+def _resume_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
+    """Replace ``args``' run options by those saved in ``--resume DIR``; returns the run record."""
+    folder = Path(args.resume)
+    if not folder.is_dir():
+        parser.error(f"--resume {folder}: no such run folder")
+    try:
+        record = read_run(folder)
+    except ValueError as e:
+        parser.error(f"--resume: {e}")
+    defaults = vars(parser.parse_args(["train"]))
+    changed = [k for k in (*RUN_OPTIONS, "out") if getattr(args, k) != defaults[k]]
+    if args.out != defaults["out"] and Path(args.out).resolve() == folder.resolve():
+        changed.remove("out")
+    if changed or args.overwrite:
+        flags = ", ".join("--" + k.replace("_", "-") for k in [*changed, *(["overwrite"] if args.overwrite else [])])
+        parser.error(f"--resume continues the run with the options saved in {folder / RUN_FILE}; drop {flags}")
+    for key, value in record["options"].items():
+        if key in RUN_OPTIONS:
+            setattr(args, key, value)
+    if args.data is None:
+        args.data = record.get("data")
+    args.out = str(folder)
+    return record
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
-    from tinynn import zoo
 
+    record = _resume_options(args, parser) if args.resume else None
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        parser.error(f"--out {out} exists and is not a directory")
+    if record is None:
+        try:
+            check_out(out)
+        except ValueError as e:
+            parser.error(f"--out {e}")
+        held = [name for name in RUN_FILES if (out / name).exists()]
+        if held and not args.overwrite:
+            parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
+                         f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
+    try:
+        check_size(args.hidden)
+    except ValueError as e:
+        parser.error(str(e))
+    if record is not None and record.get("status") == "finished":
+        print(f"{out}: this run finished all {args.epochs} epochs already; "
+              f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
+        return
 
     tn.seed(args.seed)
     (x, y), (x_test, y_test) = _load_data(args.data)
@@ -177,62 +190,116 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
-    net = zoo.mlp(args.hidden, args.dropout)
+    checkpoint = out / CHECKPOINT
+    if record is not None and checkpoint.exists():
+        try:  # restores the random generator and the history: the run continues exactly
+            model = tn.Model.load(checkpoint)
+        except (ValueError, OSError) as e:
+            raise CommandError(f"cannot resume: {e}", code=2) from None
+        scheduler, step_unit = None, None  # the model carries them
+    else:
+        try:
+            net = _build_net(args)
+        except (ValueError, MemoryError) as e:
+            parser.error(f"cannot build --model {args.model}: {e}")
+        kwargs = {"lr": args.lr}
+        if args.weight_decay:
+            kwargs["weight_decay"] = args.weight_decay
+        optimizer = tn.optim.get(args.optimizer, **kwargs)
+        scheduler, step_unit = None, "epoch"
+        if args.scheduler == "cosine":
+            steps = args.epochs * -(-len(x) // args.batch_size)
+            scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
+        elif args.scheduler == "step":
+            milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
+            scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+        # A new run: the previous run's files go first, so the folder never mixes two runs.
+        out.mkdir(parents=True, exist_ok=True)
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data, "train_seconds": 0.0,
+              **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
 
-    kwargs = {"lr": args.lr}
-    if args.weight_decay:
-        kwargs["weight_decay"] = args.weight_decay
-    optimizer = tn.optim.get(args.optimizer, **kwargs)
-    scheduler, step_unit = None, "epoch"
-    if args.scheduler == "cosine":
-        steps = args.epochs * -(-len(x) // args.batch_size)
-        scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
-    elif args.scheduler == "step":
-        milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
-        scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+    def save_status(state: str, **extra) -> None:
+        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
 
     verbose = 0 if args.quiet else 1
     if verbose:
-        print(net.summary())
-        print(f"training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
+        print(model.net.summary())
+        what = f"resuming after epoch {model.epoch}: " if record is not None else ""
+        print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
+    save_status("running")
     start = time.perf_counter()
+    done_before = model.epoch
     try:
-        history = model.fit(
+        model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
-            validation_data=(x_val, y_val) if n_val else None,
+            validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
             scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
+            callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
         )  # fmt: skip
-    except tn.model.TrainingDiverged as e:
-        raise _Fail(str(e)) from None
-    elapsed = time.perf_counter() - start
+    except (KeyboardInterrupt, tn.TrainingDiverged) as e:
+        model.history.save(out / HISTORY)  # the epochs done (the checkpoint carries them too)
+        status["train_seconds"] += time.perf_counter() - start
+        if isinstance(e, KeyboardInterrupt):
+            save_status("interrupted")
+            saved = (f"the checkpoint of epoch {model.epoch} is {checkpoint}" if model.epoch
+                     else "no epoch was finished, nothing is lost")  # fmt: skip
+            raise CommandError(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
+                               f"Continue with: tinynn train --resume {out}", code=130) from None
+        save_status("failed", error=str(e))
+        kept = f" (the checkpoint of epoch {model.epoch} is {checkpoint})" if model.epoch else ""
+        raise CommandError(f"{e}{kept}") from None
+    status["train_seconds"] += time.perf_counter() - start
 
     test = model.evaluate(x_test, y_test)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / "model.npz")
-    history.save(out / "history.json")
-    history.plot(out / "curves.png", title=f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}")
+    full = model.history  # every epoch, resumed or not
+    full.save(out / HISTORY)
+    title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
+             else f"{args.model} on MNIST")  # fmt: skip
+    full.plot(out / CURVES, title=title)
+    val = full.history.get("val_accuracy", [])
+    save_status("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
+                best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
     if verbose:
-        per_epoch = elapsed / args.epochs
-        print(f"trained in {elapsed:.1f}s ({per_epoch:.1f}s/epoch); wrote model.npz, history.json, "
-              f"curves.png to {out}")
+        trained = model.epoch - done_before
+        elapsed = time.perf_counter() - start
+        per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
+        print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
     print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
+
+
+# --- evaluate --------------------------------------------------------------------------------
 
 
 def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
 
     path = Path(args.model)
+    if path.is_dir():
+        path = path / CHECKPOINT
     if not path.is_file():
         parser.error(f"model file not found: {path}")
     try:
         model = tn.Model.load(path, restore_rng=False)
     except ValueError as e:
         parser.error(str(e))
-    in_features = getattr(model.net.layers[0], "in_features", IMAGE_SIZE)
-    if in_features != IMAGE_SIZE:
-        parser.error(f"{path}: the model takes {in_features} inputs, MNIST images have {IMAGE_SIZE}")
+    except Exception as e:  # noqa: BLE001 - whatever a damaged file provokes, the user gets a message
+        parser.error(f"cannot load checkpoint {path}: {type(e).__name__}: {e}")
+    if not isinstance(model.loss, tn.losses.SoftmaxCrossEntropy):
+        parser.error(f"{path}: the model is trained with {type(model.loss).__name__}, not a classifier with "
+                     "SoftmaxCrossEntropy; 'tinynn evaluate' scores MNIST digit classifiers")
+    if not np.isfinite(model.net.params).all():
+        parser.error(f"{path}: the model's parameters contain NaN or Inf (a diverged run?)")
+    try:
+        with np.errstate(all="ignore"):
+            probe = model.predict(np.zeros((1, IMAGE_SIZE), np.float32))
+    except Exception as e:  # noqa: BLE001
+        parser.error(f"{path}: the model does not take {IMAGE_SIZE}-pixel MNIST images ({e})")
+    if probe.shape != (1, NUM_CLASSES):
+        parser.error(f"{path}: the model gives {probe.shape[1:]} outputs per image, MNIST has {NUM_CLASSES} classes")
 
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:

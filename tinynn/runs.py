@@ -1,0 +1,186 @@
+"""What a run of ``tinynn train`` is: its options, its folder and the checks made before it starts.
+
+Shared by the ``tinynn`` command (:mod:`tinynn.cli`) and sweeps (:mod:`tinynn.sweep`). A run folder
+holds ``run.json`` (the options and the run's status), ``model.npz`` (the checkpoint, rewritten
+atomically after every epoch), ``history.json`` and ``curves.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .fileio import atomic_write
+
+IMAGE_SIZE, NUM_CLASSES = 784, 10
+
+DEFAULTS = {
+    "model": "mlp",
+    "hidden": [256, 128],
+    "dropout": 0.1,
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "scheduler": "cosine",
+    "epochs": 10,
+    "batch_size": 128,
+    "val_size": 5000,
+    "seed": 0,
+    "out": "runs/mnist",
+}
+
+MAX_PARAMS = 50_000_000
+"""Largest net ``tinynn train`` builds: 200 MB of float32 weights, ~1 GB with gradients and Adam's moments."""
+
+RUN_FILE, CHECKPOINT, HISTORY, CURVES = "run.json", "model.npz", "history.json", "curves.png"
+RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
+"""The files of one run folder; a new run removes all of them before it writes any."""
+
+# The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
+RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
+               "batch_size", "val_size", "seed", "limit")  # fmt: skip
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= minimum, or a usage error naming the rule."""
+
+    rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {rule}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int, nonneg_int = _int_at_least(1), _int_at_least(0)
+
+
+def float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
+            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
+        return value
+
+    return parse
+
+
+class CommandError(Exception):
+    """A runtime failure of a command (no data, divergence): its message goes to stderr, exit code ``code``."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of one run (``RUN_OPTIONS``, plus ``--data``), as ``tinynn train`` takes them."""
+    from . import optim, zoo
+
+    optimizers = sorted(optim.OPTIMIZERS)
+    d = DEFAULTS
+    parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
+                        help="which net: mlp (784 -> hidden... -> 10)")
+    parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
+                        help="sizes of the hidden layers")
+    parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
+                        help="dropout probability after each hidden layer (0 = none)")
+    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
+    parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
+    parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
+                        help="weight decay (L2; decoupled for adamw)")
+    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
+                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
+                        "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
+    parser.add_argument("--epochs", type=positive_int, default=d["epochs"], help="number of epochs")
+    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="mini-batch size")
+    parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
+                        help="training images held out for validation (the last ones; at most 10%% of them)")
+    parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the repo's "
+                        "data/mnist, or ~/.cache/tinynn/mnist, downloading if missing)")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="train on the first N training images only (quick runs)")
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise ValueError(message)
+
+
+def parse_run_options(argv: Sequence[str]) -> argparse.Namespace:
+    """``argv`` parsed as ``tinynn train`` would, raising ValueError (not exiting) on a bad option or value."""
+    parser = _RaisingParser(prog="tinynn train", add_help=False)
+    add_run_options(parser)
+    args = parser.parse_args(list(argv))
+    check_size(args.hidden)
+    return args
+
+
+def check_out(out: str | os.PathLike) -> None:
+    """Raise ValueError if ``out`` cannot become a folder of results, before anything is trained or created.
+
+    Catches an existing non-folder, a dangling symlink (anywhere on the path), a path under a regular
+    file, and a folder where no file can be created (tested by creating and removing one).
+    """
+    out = Path(out)
+    for p in (out, *out.absolute().parents):
+        if p.is_symlink() and not p.exists():
+            raise ValueError(f"{out}: {p} is a dangling symbolic link")
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"{out} exists and is not a folder" if p == out
+                                 else f"{out} is under {p}, which is not a folder")  # fmt: skip
+            try:  # as root os.access says yes to everything; a real attempt does not lie
+                os.rmdir(tempfile.mkdtemp(dir=p, prefix=".tinynn-probe-"))
+            except OSError as e:
+                raise ValueError(f"{out}: cannot create files in {p} ({e.strerror or e})") from None
+            return
+
+
+def check_size(hidden: Sequence[int]) -> None:
+    """Raise ValueError if an MLP with these hidden widths has more than MAX_PARAMS parameters (nothing allocated)."""
+    widths = [IMAGE_SIZE, *hidden, NUM_CLASSES]
+    n = sum(a * b + b for a, b in zip(widths[:-1], widths[1:], strict=True))
+    if n > MAX_PARAMS:
+        raise ValueError(f"--hidden {' '.join(map(str, hidden))} makes a net of {n:,} parameters; "
+                         f"tinynn train builds at most {MAX_PARAMS:,}")
+
+
+def write_json(path: Path, data: dict) -> None:
+
+    text = (json.dumps(data, indent=1) + "\n").encode()
+    atomic_write(path, lambda f: f.write(text))
+
+
+def read_run(folder: str | os.PathLike) -> dict:
+    """The ``run.json`` of a run folder: ``{"options", "status", "epochs_done", ...}``; ValueError if unreadable."""
+    path = Path(folder) / RUN_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"cannot read {path}: {e}") from None
+    if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
+            and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
+        raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")
+    return data
+
+
