@@ -58,8 +58,10 @@ class Adam(Optimizer):
             v = np.maximum(self.state["v_max"], v, out=self.state["v_max"])  # never let the step size grow back
         bias1 = 1 - b1**self.t
         bias2 = 1 - b2**self.t
-        # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections moved onto scalars
-        # (Kingma & Ba, end of Sec. 2): one pass over memory less than dividing v first.
+        # lr * m_hat / (sqrt(v_hat) + eps) with the bias corrections moved onto scalars: one pass
+        # over memory less than dividing v first. Kingma & Ba (end of Sec. 2) suggest this reordering
+        # with a plain eps, which is not the same update (eps grows by 1/sqrt(bias2)); scaling eps by
+        # sqrt(bias2), as here, makes it exact and keeps torch's trajectory.
         np.sqrt(v, out=d)
         d += self.eps * math.sqrt(bias2)
         np.divide(m, d, out=d)
