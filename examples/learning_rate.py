@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 import tinynn as tn  # noqa: E402
 from tinynn.layers import Dense, ReLU  # noqa: E402
-from tinynn.optim.lr_scheduler import CosineAnnealingLR, LinearLR  # noqa: E402
+from tinynn.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR  # noqa: E402
 
 
 def mlp() -> tn.Net:
@@ -108,25 +108,14 @@ def plot_range_test(lrs, losses, smooth, out: Path) -> tuple[Path, float, float]
 # --- 2. warmup + cosine ----------------------------------------------------------------------------
 
 
-class WarmupCosine:
-    """Linear warmup from `start_factor` x lr to lr over `warmup` steps, then cosine decay to 0.
-
-    Two of tinynn's schedulers one after the other: LinearLR for the warmup, then a
-    CosineAnnealingLR created when the warmup ends (it takes the optimizer's lr at that moment,
-    the peak, as its base). With a SequentialLR this class is one line:
-    SequentialLR(opt, [LinearLR(opt, start_factor, total_iters=warmup),
-                       CosineAnnealingLR(opt, T_max=total - warmup)], milestones=[warmup]).
-    """
-
-    def __init__(self, optimizer, warmup: int, total: int, start_factor: float = 0.01) -> None:
-        self.optimizer, self.warmup, self.total, self.t = optimizer, warmup, total, 0
-        self.current = LinearLR(optimizer, start_factor=start_factor, total_iters=warmup)
-
-    def step(self) -> None:
-        self.t += 1
-        self.current.step()
-        if self.t == self.warmup:  # the warmup has reached the peak: the cosine starts from it
-            self.current = CosineAnnealingLR(self.optimizer, T_max=self.total - self.warmup)
+def warmup_cosine(optimizer, warmup: int, total: int, start_factor: float = 0.01) -> SequentialLR:
+    """Linear warmup from `start_factor` x lr to lr over `warmup` steps, then cosine decay to 0 at `total`."""
+    return SequentialLR(
+        optimizer,
+        [LinearLR(optimizer, start_factor=start_factor, total_iters=warmup),
+         CosineAnnealingLR(optimizer, T_max=total - warmup)],
+        milestones=[warmup],
+    )  # fmt: skip
 
 
 def schedules(x, y, x_val, y_val, peak: float, steps: int, out: Path) -> tuple[Path, dict[str, float]]:
@@ -134,7 +123,7 @@ def schedules(x, y, x_val, y_val, peak: float, steps: int, out: Path) -> tuple[P
     makers = {
         f"constant lr {peak:.2g}": lambda opt: None,
         "cosine decay to 0": lambda opt: CosineAnnealingLR(opt, T_max=steps),
-        f"warmup ({warmup} steps) + cosine": lambda opt: WarmupCosine(opt, warmup, steps),
+        f"warmup ({warmup} steps) + cosine": lambda opt: warmup_cosine(opt, warmup, steps),
     }
     fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(15, 5))
     finals = {}
