@@ -79,13 +79,8 @@ def test_nadam_follows_torch_algorithm(guide, hyper):
 def test_elu_values_derivative_and_dtype(guide):
     x = np.array([[-1000.0, -3.0, -1e-9, 0.0, 1e-9, 2.0, 1e4]])
     layer = guide["ELU"](alpha=0.7)
-    with np.errstate(all="raise"):  # no overflow, underflow is fine (exp(-1000) = 0)
-        try:
-            y = layer.forward(x).copy()
-        except FloatingPointError as e:
-            assert "underflow" in str(e)
-            with np.errstate(under="ignore", over="raise", invalid="raise"):
-                y = layer.forward(x).copy()
+    with np.errstate(over="raise", invalid="raise"):  # exp is never taken of a large positive x
+        y = layer.forward(x).copy()
     want = np.where(x > 0, x, 0.7 * np.expm1(np.minimum(x, 0)))
     np.testing.assert_allclose(y, want, rtol=1e-15)
     np.testing.assert_allclose(layer.backward(np.ones_like(x)), np.where(x > 0, 1.0, 0.7 * np.exp(np.minimum(x, 0))))
