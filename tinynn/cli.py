@@ -32,7 +32,12 @@ DEFAULTS = {
     "val_size": 5000,
     "seed": 0,
     "out": "runs/mnist",
+    "gradient_clip": None,
 }
+# Where a net trains best with other settings; used when the user does not give the option.
+# lstm: a recurrent net tolerates a larger step, and clipping the gradient norm guards it
+# against the rare exploding batch (see docs/recurrent.md).
+MODEL_DEFAULTS = {"lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0}}
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -90,19 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                    help="which net: mlp (784 -> hidden... -> 10)")
+                    help="which net: mlp (784 -> hidden... -> 10); lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
     tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
                     help="sizes of the hidden layers")
     tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
                     help="dropout probability after each hidden layer (0 = none)")
     tr.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
-    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
+    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=None,
+                    help=f"learning rate (> 0) [default: {d['lr']:g}; lstm: {MODEL_DEFAULTS['lstm']['lr']:g}]")
     tr.add_argument("--weight-decay", type=_float_in(0, 1), default=d["weight_decay"],
                     help="weight decay (L2; decoupled for adamw)")
     tr.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
                     help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
                     "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
-    tr.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="number of epochs")
+    tr.add_argument("--epochs", type=_positive_int, default=None,
+                    help=f"number of epochs [default: {d['epochs']}; lstm: {MODEL_DEFAULTS['lstm']['epochs']}]")
+    tr.add_argument("--gradient-clip", type=_float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
+                    help="rescale each batch's gradient to global L2 norm <= NORM "
+                    f"[default: none; lstm: {MODEL_DEFAULTS['lstm']['gradient_clip']:g}]")
     tr.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], help="mini-batch size")
     tr.add_argument("--val-size", type=_nonneg_int, default=d["val_size"],
                     help="training images held out for validation (the last ones; at most 10%% of them)")
@@ -161,6 +171,13 @@ def _load_data(root: str | None):
         raise _Fail(str(e)) from None
 
 
+def _fill_model_defaults(args: argparse.Namespace) -> None:
+    """Options the user left out (None) get the model's own default, else the general one."""
+    for key in ("lr", "epochs", "gradient_clip"):
+        if getattr(args, key) is None:
+            setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
     from tinynn import zoo
@@ -169,6 +186,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out} exists and is not a directory")
 
+    _fill_model_defaults(args)
     tn.seed(args.seed)
     (x, y), (x_test, y_test) = _load_data(args.data)
     if args.limit is not None:
@@ -177,7 +195,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
-    net = zoo.mlp(args.hidden, args.dropout)
+    net = zoo.mlp(args.hidden, args.dropout) if args.model == "mlp" else zoo.NETS[args.model]()
 
     kwargs = {"lr": args.lr}
     if args.weight_decay:
@@ -190,7 +208,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     elif args.scheduler == "step":
         milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
         scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
 
     verbose = 0 if args.quiet else 1
     if verbose:
@@ -212,7 +230,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.npz")
     history.save(out / "history.json")
-    history.plot(out / "curves.png", title=f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}")
+    title = f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}" if args.model == "mlp" else args.model.upper()
+    history.plot(out / "curves.png", title=title)
     if verbose:
         per_epoch = elapsed / args.epochs
         print(f"trained in {elapsed:.1f}s ({per_epoch:.1f}s/epoch); wrote model.npz, history.json, "
@@ -237,7 +256,10 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    try:
+        logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    except ValueError as e:  # a net whose first layer is not a Dense (lstm: Reshape) checks its input here
+        raise _Fail(f"{path}: the model does not take MNIST images: {e}") from None
     preds = logits.argmax(axis=1)
     cm = tn.metrics.confusion_matrix(y, preds, num_classes=NUM_CLASSES)
 
