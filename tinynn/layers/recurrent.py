@@ -288,13 +288,23 @@ class LSTM(_Recurrent):
         tc = self._buf("tc", (t, n, h), dt)  # tanh(c_s)
         h_last = self._buf("h_last", (n, h), dt)
         ig = self._buf("ig", (n, h), dt)
+        # All four gates with ONE tanh over the step's whole (contiguous) block, using
+        # sigmoid(v) = (1 + tanh(v / 2)) / 2: the i, f, o columns of W are halved once per batch
+        # (exact in floating point), and an affine map per column finishes the sigmoids.
+        half = self._buf("half", (4 * h,), dt)
+        half[...] = 0.5
+        half[2 * h : 3 * h] = 1
+        ws = self._buf("ws", w.shape, dt)
+        np.multiply(w, half, out=ws)
+        shift = self._buf("shift", (4 * h,), dt)
+        np.subtract(1, half, out=shift)  # 0.5 for i, f, o; 0 for g
         c[0] = 0
         for s in range(t):
             gates = a[s]
-            np.matmul(z[s], w, out=gates)
-            _sigmoid(gates[:, : 2 * h])
-            np.tanh(gates[:, 2 * h : 3 * h], out=gates[:, 2 * h : 3 * h])
-            _sigmoid(gates[:, 3 * h :])
+            np.matmul(z[s], ws, out=gates)
+            np.tanh(gates, out=gates)
+            gates *= half
+            gates += shift
             i, f, g, o = gates[:, :h], gates[:, h : 2 * h], gates[:, 2 * h : 3 * h], gates[:, 3 * h :]
             np.multiply(f, c[s], out=c[s + 1])
             np.multiply(i, g, out=ig)
@@ -313,37 +323,38 @@ class LSTM(_Recurrent):
         w_h = self.params["w_h"]
         da = self._buf("da", a.shape, dt)
         dh, dc, tmp = (self._buf(k, (n, h), dt) for k in ("dh", "dc", "tmp"))
-        sd = self._buf("sd", (n, 2 * h), dt)
+        # Local derivatives of every step at once, in big contiguous passes, so the loop below
+        # only chains: d = [i(1-i), f(1-f), 1-g^2, o(1-o)] = a * (q - a) + p with q = [1,1,0,1], p = [0,0,1,0];
+        # and o * (1 - tanh(c)^2), the path from h_t to c_t.
+        q, p = self._buf("q", (gh,), dt), self._buf("p", (gh,), dt)
+        q[...], p[...] = 1, 0
+        q[2 * h : 3 * h], p[2 * h : 3 * h] = 0, 1
+        d = self._buf("d", a.shape, dt)
+        np.subtract(q, a, out=d)
+        d *= a
+        d += p
+        o_dtanh = self._buf("o_dtanh", tc.shape, dt)
+        np.multiply(tc, tc, out=o_dtanh)
+        np.subtract(1, o_dtanh, out=o_dtanh)
+        o_dtanh *= a[:, :, 3 * h :]
+        w_ht = self._buf("w_ht", w_h.T.shape, dt)
+        w_ht[...] = w_h.T  # a contiguous copy: the 27 products below run ~10% faster than on the view
         dh[...] = grad[:, -1] if self.return_sequences else grad
         dc[...] = 0
         for s in range(t - 1, -1, -1):
             gates, dgates = a[s], da[s]
-            i, f, g, o = gates[:, :h], gates[:, h : 2 * h], gates[:, 2 * h : 3 * h], gates[:, 3 * h :]
+            i, f, g = gates[:, :h], gates[:, h : 2 * h], gates[:, 2 * h : 3 * h]
             di, df, dg, do = dgates[:, :h], dgates[:, h : 2 * h], dgates[:, 2 * h : 3 * h], dgates[:, 3 * h :]
-            # do = dh * tanh(c) * o * (1 - o)
-            np.multiply(dh, tc[s], out=do)
-            # dc += dh * o * (1 - tanh(c)^2)
-            np.multiply(tc[s], tc[s], out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            tmp *= o
-            tmp *= dh
+            np.multiply(dh, tc[s], out=do)  # dL/do
+            np.multiply(dh, o_dtanh[s], out=tmp)  # dc += dh * o * (1 - tanh(c)^2)
             dc += tmp
-            # di = dc * g * i(1-i);  dg = dc * i * (1-g^2);  df = dc * c_{t-1} * f(1-f)
-            np.multiply(dc, g, out=di)
-            np.multiply(dc, i, out=dg)
-            np.multiply(dc, c[s], out=df)
-            np.subtract(1, gates[:, : 2 * h], out=sd)  # [i, f] are adjacent: one pass for both
-            sd *= gates[:, : 2 * h]
-            dgates[:, : 2 * h] *= sd
-            np.subtract(1, o, out=tmp)
-            tmp *= o
-            do *= tmp
-            np.multiply(g, g, out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            dg *= tmp
-            dc *= f  # dc_{t-1}
+            np.multiply(dc, g, out=di)  # dL/di
+            np.multiply(dc, c[s], out=df)  # dL/df (c[s] holds c_{t-1})
+            np.multiply(dc, i, out=dg)  # dL/dg
+            dgates *= d[s]  # through the squashing: dL/d(pre-activations), all four gates in one pass
+            dc *= f  # dc_{t-1}: the cell path, no matrix product
             if s > 0:
-                np.matmul(dgates, w_h.T, out=dh)
+                np.matmul(dgates, w_ht, out=dh)
                 if self.return_sequences:
                     dh += grad[:, s - 1]
         self._store_grad(lambda out: np.matmul(z.reshape(t * n, -1).T, da.reshape(t * n, gh), out=out))
