@@ -61,11 +61,18 @@ class Net:
         return x.copy()  # layers reuse their output buffers; the caller gets its own array
 
     def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
-        """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked."""
-        self.layers[0].input_grad = input_grad
-        for layer in reversed(self.layers):
+        """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked.
+
+        Without ``input_grad``, the backward pass stops at the first layer with parameters: the
+        input gradient of that layer, and of any parameter-free layers in front of it (a
+        ``Reshape`` feeding an LSTM), would be thrown away.
+        """
+        first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i, layer in enumerate(self.layers):
+            layer.input_grad = input_grad or i > first
+        for layer in reversed(self.layers[first:]):
             grad = layer.backward(grad)
-        return grad
+        return grad if input_grad else None
 
     __call__ = forward
 
