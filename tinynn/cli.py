@@ -212,7 +212,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     verbose = 0 if args.quiet else 1
     if verbose:
-        print(net.summary())
+        print(net.summary(input_shape=(IMAGE_SIZE,)))
         print(f"training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
     start = time.perf_counter()
