@@ -39,12 +39,17 @@ def _sigmoid(a: np.ndarray) -> None:
 def _stacked(arrays: list[np.ndarray]) -> np.ndarray | None:
     """The C-contiguous arrays ``arrays``, adjacent in memory and all ``cols`` wide, as one
     ``(rows, cols)`` view -- or None if they are not laid out that way."""
+    def root(a: np.ndarray) -> np.ndarray:
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        return a
+
     first = arrays[0]
     cols = first.shape[-1]
     addr = first.__array_interface__["data"][0]
     rows = 0
     for a in arrays:
-        if not a.flags.c_contiguous or a.shape[-1] != cols or a.dtype != first.dtype:
+        if not a.flags.c_contiguous or a.shape[-1] != cols or a.dtype != first.dtype or root(a) is not root(first):
             return None
         if a.__array_interface__["data"][0] != addr:
             return None
