@@ -106,6 +106,18 @@ def test_batch_size_changes_reuse_buffers_correctly() -> None:
     np.testing.assert_allclose(net.forward(x), full, rtol=0)
 
 
+def test_lstm_inference_keeps_one_step() -> None:
+    tn.seed(0)
+    net = tn.Net([L.LSTM(3, 6, return_sequences=True), L.LSTM(6, 4)], dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((5, 9, 3))
+    train_out = net.forward(x)
+    net.eval()
+    np.testing.assert_allclose(net.forward(x), train_out, rtol=1e-13)
+    assert net.layers[0]._scratch["a"].shape[0] == 1  # not one block per step
+    with pytest.raises(RuntimeError, match="eval mode"):
+        net.backward(np.ones((5, 4)))
+
+
 @pytest.mark.parametrize("layer", [L.RNN(3, 4), L.LSTM(3, 4, return_sequences=True), L.GRU(3, 4)], ids=repr)
 def test_bad_input_shapes(layer: L.Layer) -> None:
     name = type(layer).__name__

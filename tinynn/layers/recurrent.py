@@ -288,9 +288,13 @@ class LSTM(_Recurrent):
         z[:, :, :n_in] = x.transpose(1, 0, 2)
         z[0, :, n_in : n_in + h] = 0
         z[:, :, n_in + h :] = 1
-        a = self._buf("a", (t, n, 4 * h), dt)  # gates i, f, g, o of each step, after squashing
-        c = self._buf("c", (t + 1, n, h), dt)  # c[s + 1] = c_s; c[0] = c_{-1} = 0
-        tc = self._buf("tc", (t, n, h), dt)  # tanh(c_s)
+        # Backward needs every step's gates and cells; inference keeps one step (a 1024-image
+        # batch would otherwise hold ~90 MB it never reads again).
+        self._kept = self.training
+        kept = t if self.training else 1
+        a = self._buf("a", (kept, n, 4 * h), dt)  # gates i, f, g, o of each step, after squashing
+        c = self._buf("c", (kept + 1, n, h), dt)  # c[s + 1] = c_s; c[0] = c_{-1} = 0
+        tc = self._buf("tc", (kept, n, h), dt)  # tanh(c_s)
         h_last = self._buf("h_last", (n, h), dt)
         ig = self._buf("ig", (n, h), dt)
         # All four gates with ONE tanh over the step's whole (contiguous) block, using
@@ -305,22 +309,27 @@ class LSTM(_Recurrent):
         np.subtract(1, half, out=shift)  # 0.5 for i, f, o; 0 for g
         c[0] = 0
         for s in range(t):
-            gates = a[s]
+            j = s if self.training else 0  # where step s's gates and cell go
+            gates = a[j]
             np.matmul(z[s], ws, out=gates)
             np.tanh(gates, out=gates)
             gates *= half
             gates += shift
             i, f, g, o = gates[:, :h], gates[:, h : 2 * h], gates[:, 2 * h : 3 * h], gates[:, 3 * h :]
-            np.multiply(f, c[s], out=c[s + 1])
+            np.multiply(f, c[j], out=c[j + 1])
             np.multiply(i, g, out=ig)
-            c[s + 1] += ig
-            np.tanh(c[s + 1], out=tc[s])
+            c[j + 1] += ig
+            np.tanh(c[j + 1], out=tc[j])
             # h_t goes straight into next step's row block (or the output).
-            np.multiply(o, tc[s], out=z[s + 1, :, n_in : n_in + h] if s + 1 < t else h_last)
+            np.multiply(o, tc[j], out=z[s + 1, :, n_in : n_in + h] if s + 1 < t else h_last)
+            if not self.training:
+                c[0] = c[1]
         return self._output(z[1:, :, n_in : n_in + h], h_last)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
         self._check_grad(grad)
+        if not self._kept:
+            raise RuntimeError(f"{self!r}: backward after a forward in eval mode (call net.train() first)")
         z, a, c, tc = (self._scratch[k] for k in ("z", "a", "c", "tc"))
         t, n, gh = a.shape
         h = gh // 4
