@@ -154,6 +154,8 @@ def test_shapes_config_and_summary() -> None:
     assert "LSTM(28 -> 128)" in text and "(N, 28, 28)" in text and "(N, 10)" in text
     lstm_params = (28 + 128 + 2) * 4 * 128  # torch's nn.LSTM(28, 128) has the same count
     assert f"{lstm_params:,}" in text and net.num_params == lstm_params + 128 * 10 + 10
+    stacked = tn.Net([L.GRU(3, 5, return_sequences=True), L.RNN(5, 2)]).summary()  # shapes without input_shape
+    assert "(N, ?, 5)" in stacked and "(N, 2)" in stacked
     rebuilt = tn.Net.from_config(tn.Net([L.RNN(2, 3, nonlinearity="relu", return_sequences=True)]).get_config())
     assert repr(rebuilt.layers[0]) == "RNN(2 -> 3, relu, return_sequences=True)"
 

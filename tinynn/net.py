@@ -125,18 +125,23 @@ class Net:
     def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
         """A table of layers, output shapes and parameter counts.
 
-        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``.
+        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``
+        (``(features,)``) or recurrent layer (``(time, features)``, any number of steps).
         """
         if input_shape is None:
             first = self.layers[0]
             shape: tuple = (None, first.in_features) if hasattr(first, "in_features") else None
+            if hasattr(first, "input_size"):
+                shape = (None, None, first.input_size)
         else:
             shape = (None, *input_shape)
         rows = [("Layer", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
             shape = layer.output_shape(shape) if shape is not None else None
             count = sum(p.size for p in layer.params.values())
-            shown = "?" if shape is None else "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+            # N: the batch; ?: a size known only at run time (a recurrent layer's number of steps)
+            dims = ("N" if k == 0 else "?" if d is None else str(d) for k, d in enumerate(shape or ()))
+            shown = "?" if shape is None else "(" + ", ".join(dims) + ")"
             rows.append((f"{i}: {layer!r}", shown, f"{count:,}"))
         widths = [max(len(r[k]) for r in rows) for k in range(3)]
         line = "-" * (sum(widths) + 4)
