@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rng import get_rng
 from .base import Layer, Shape, register_layer
 
 
@@ -76,10 +77,8 @@ class _Recurrent(Layer):
         n_in, h, gh = self.input_size, self.hidden_size, self.gates * self.hidden_size
         # torch's init: every weight and bias ~ U(-1/sqrt(hidden), 1/sqrt(hidden)). One block, so
         # the four parameters are adjacent (see the module docstring); Net keeps that order.
-        from ..rng import get_rng
-
-        k = 1.0 / np.sqrt(h)
-        block = get_rng().uniform(-k, k, (n_in + h + 2, gh)).astype(np.float32)
+        bound = 1.0 / np.sqrt(h)
+        block = get_rng().uniform(-bound, bound, (n_in + h + 2, gh)).astype(np.float32)
         self.params["w_x"] = block[:n_in]
         self.params["w_h"] = block[n_in : n_in + h]
         self.params["b_x"] = block[n_in + h]
