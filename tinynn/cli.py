@@ -97,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
                     help="which net: mlp (784 -> hidden... -> 10); lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
     tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
-                    help="sizes of the hidden layers")
+                    help="sizes of the hidden layers (mlp only)")
     tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
-                    help="dropout probability after each hidden layer (0 = none)")
+                    help="dropout probability after each hidden layer (0 = none; mlp only)")
     tr.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
     tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=None,
                     help=f"learning rate (> 0) [default: {d['lr']:g}; lstm: {MODEL_DEFAULTS['lstm']['lr']:g}]")
