@@ -28,6 +28,7 @@ EXPECTED = {
     "regularization.py": ["regularization_curves.png"],
     "learning_rate.py": [f"learning_rate_{name}.png" for name in ("range_test", "schedules", "batch_size")],
     "debugging.py": [f"debugging_{name}.png" for name in ("overfit_one_batch", "gradient_norms", "dead_relus")],
+    "mnist_rnn.py": ["rnn_gradient_reach.png"],
 }
 
 

@@ -156,6 +156,7 @@ def test_gradcheck_restores_the_rng():
 GRADCHECK_TABLE = {name: "tests/test_gradients.py::test_layer_gradients_random_shapes" for name in
                    ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
                     "Reshape", "BatchNorm1d"]}
+GRADCHECK_TABLE.update({name: "tests/test_recurrent.py::test_recurrent_gradients" for name in ["RNN", "LSTM", "GRU"]})
 
 
 def test_every_registered_layer_is_gradient_checked():

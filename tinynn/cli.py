@@ -37,6 +37,7 @@ from .runs import (
     add_run_options,
     check_out,
     check_size,
+    fill_model_defaults,
     positive_int,
     read_run,
     write_json,
@@ -163,6 +164,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     import tinynn as tn
 
     record = _resume_options(args, parser) if args.resume else None
+    fill_model_defaults(args)
     out = Path(args.out)
     if record is None:
         try:
@@ -213,7 +215,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         elif args.scheduler == "step":
             milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
             scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
         # A new run: the previous run's files go first, so the folder never mixes two runs.
         out.mkdir(parents=True, exist_ok=True)
         for name in RUN_FILES:
@@ -226,7 +228,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     verbose = 0 if args.quiet else 1
     if verbose:
-        print(model.net.summary())
+        print(model.net.summary(input_shape=(IMAGE_SIZE,)))
         what = f"resuming after epoch {model.epoch}: " if record is not None else ""
         print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")

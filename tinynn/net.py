@@ -61,11 +61,18 @@ class Net:
         return x.copy()  # layers reuse their output arrays; the caller gets its own
 
     def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
-        """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked."""
-        self.layers[0].input_grad = input_grad
-        for layer in reversed(self.layers):
+        """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked.
+
+        Without ``input_grad``, the backward pass stops at the first layer with parameters: the
+        input gradient of that layer, and of any parameter-free layers in front of it (a
+        ``Reshape`` feeding an LSTM), would be thrown away.
+        """
+        first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        for i, layer in enumerate(self.layers):
+            layer.input_grad = input_grad or i > first
+        for layer in reversed(self.layers[first:]):
             grad = layer.backward(grad)
-        return grad
+        return grad if input_grad else None
 
     __call__ = forward
 
@@ -118,18 +125,23 @@ class Net:
     def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
         """A table of layers, output shapes and parameter counts.
 
-        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``.
+        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``
+        (``(features,)``) or recurrent layer (``(time, features)``, any number of steps).
         """
         if input_shape is None:
             first = self.layers[0]
             shape: tuple = (None, first.in_features) if hasattr(first, "in_features") else None
+            if hasattr(first, "input_size"):
+                shape = (None, None, first.input_size)
         else:
             shape = (None, *input_shape)
         rows = [("Layer", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
             shape = layer.output_shape(shape) if shape is not None else None
             count = sum(p.size for p in layer.params.values())
-            shown = "?" if shape is None else "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+            # N: the batch; ?: a size known only at run time (a recurrent layer's number of steps)
+            dims = ("N" if k == 0 else "?" if d is None else str(d) for k, d in enumerate(shape or ()))
+            shown = "?" if shape is None else "(" + ", ".join(dims) + ")"
             rows.append((f"{i}: {layer!r}", shown, f"{count:,}"))
         widths = [max(len(r[k]) for r in rows) for k in range(3)]
         line = "-" * (sum(widths) + 4)

@@ -32,7 +32,12 @@ DEFAULTS = {
     "val_size": 5000,
     "seed": 0,
     "out": "runs/mnist",
+    "gradient_clip": None,
 }
+# Where a net trains best with other settings; used when the user does not give the option.
+# lstm: a recurrent net tolerates a larger step, and clipping the gradient norm guards it
+# against the rare exploding batch (see docs/recurrent.md).
+MODEL_DEFAULTS: dict[str, dict] = {"lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0}}
 
 MAX_PARAMS = 50_000_000
 """Largest net ``tinynn train`` builds: 200 MB of float32 weights, ~1 GB with gradients and Adam's moments."""
@@ -43,7 +48,7 @@ RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
 
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
-               "batch_size", "val_size", "seed", "limit")  # fmt: skip
+               "batch_size", "val_size", "seed", "limit", "gradient_clip")  # fmt: skip
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -95,28 +100,45 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     optimizers = sorted(optim.OPTIMIZERS)
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                        help="which net: mlp (784 -> hidden... -> 10)")
+                        help="which net: mlp (784 -> hidden... -> 10); lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
-                        help="sizes of the hidden layers")
+                        help="sizes of the hidden layers (mlp only)")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
-                        help="dropout probability after each hidden layer (0 = none)")
+                        help="dropout probability after each hidden layer (0 = none; mlp only)")
     parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
-    parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
+    parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
+                        help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
                         help="weight decay (L2; decoupled for adamw)")
     parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
                         help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
                         "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
-    parser.add_argument("--epochs", type=positive_int, default=d["epochs"], help="number of epochs")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
+    parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
+                        help="rescale each batch's gradient to global L2 norm <= NORM "
+                        f"[default: none{_model_defaults('gradient_clip')}]")
     parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="mini-batch size")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
                         help="training images held out for validation (the last ones; at most 10%% of them)")
     parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
     parser.add_argument("--data", metavar="DIR", default=None,
-                        help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the repo's "
-                        "data/mnist, or ~/.cache/tinynn/mnist, downloading if missing)")
+                        help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
+                        "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing)")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
+
+
+def _model_defaults(key: str) -> str:
+    """``"; lstm: 0.002"``: the models whose default for ``key`` differs, for a --help line."""
+    return "".join(f"; {m}: {v[key]:g}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
+
+
+def fill_model_defaults(args: argparse.Namespace) -> None:
+    """Options the user left out (None) get the model's own default, else the general one."""
+    for key in ("lr", "epochs", "gradient_clip"):
+        if getattr(args, key) is None:
+            setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
 
 
 class _RaisingParser(argparse.ArgumentParser):
@@ -129,6 +151,7 @@ def parse_run_options(argv: Sequence[str]) -> argparse.Namespace:
     parser = _RaisingParser(prog="tinynn train", add_help=False)
     add_run_options(parser)
     args = parser.parse_args(list(argv))
+    fill_model_defaults(args)
     check_size(args.hidden)
     return args
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .layers import Dense, Dropout, Layer, ReLU
+from .layers import LSTM, Dense, Dropout, Layer, ReLU, Reshape
 from .net import Net
 
 IMAGE_SIZE, NUM_CLASSES = 784, 10
@@ -27,5 +27,10 @@ def mlp(hidden: Sequence[int] = (256, 128), dropout: float = 0.1) -> Net:
     return Net(layers)
 
 
-NETS: dict[str, Callable[..., Net]] = {"mlp": mlp}
+def lstm(hidden_size: int = 128) -> Net:
+    """Each image read as 28 time steps of 28 pixels (one row per step): LSTM -> last state -> Dense 10."""
+    return Net([Reshape((28, 28)), LSTM(28, hidden_size), Dense(hidden_size, NUM_CLASSES)])
+
+
+NETS: dict[str, Callable[..., Net]] = {"mlp": mlp, "lstm": lstm}
 """Builders by the name ``--model`` takes."""

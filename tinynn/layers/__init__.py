@@ -1,7 +1,7 @@
 """Layers: each maps ``x -> y`` in ``forward`` and ``dL/dy -> dL/dx`` in ``backward``.
 
 One module per family, from simple to complex: ``base`` (the Layer class and the registry),
-``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``.
+``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``, ``recurrent``.
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
@@ -9,6 +9,7 @@ from .base import LAYERS, Layer, Shape, from_config, register_layer
 from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm1d
+from .recurrent import GRU, LSTM, RNN
 from .shape import Flatten, Reshape
 
 __all__ = [
@@ -18,8 +19,11 @@ __all__ = [
     "Dropout",
     "Flatten",
     "GELU",
+    "GRU",
     "Layer",
+    "LSTM",
     "LeakyReLU",
+    "RNN",
     "ReLU",
     "Reshape",
     "Shape",

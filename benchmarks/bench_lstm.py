@@ -1,0 +1,210 @@
+"""The recurrent workload: one MNIST epoch of an LSTM reading each image as 28 rows of 28 pixels.
+
+    python benchmarks/bench_lstm.py                    # 3 timed rounds after 1 warm-up (~3 min unloaded)
+    python benchmarks/bench_lstm.py --rounds 5 --batches 100 --json out.json
+
+Net: Reshape (28, 28) -> LSTM(28, 128) -> last state -> Dense(128, 10); softmax cross-entropy,
+Adam(lr=1e-3), batch 128, float32, 2 threads; uint8 images scaled to [0, 1] per batch in both
+frameworks. PyTorch runs the same net with ``nn.LSTM(28, 128, batch_first=True)``.
+
+Every round runs, in rotating order in this one process: a tinynn epoch, a PyTorch epoch, and the
+"GEMM floor" -- only the matrix products tinynn's LSTM and Dense make per step, same shapes and
+layouts (28 forward products ``[x, h, 1, 1] @ W``, 27 ``dA @ w_h.T``, the one ``Z.T @ dA`` for every
+weight gradient, ``dA @ w_x.T`` for the input gradient, and the Dense's three). The table gives
+the median of the per-round ratios tinynn / PyTorch with their spread (min..max), since a
+shared machine drifts between rounds but rarely within one.
+
+``OPENBLAS_THREAD_TIMEOUT`` is set (before numpy loads) so idle OpenBLAS threads sleep soon
+instead of spinning against PyTorch's threads. ``--batches N`` times the first N batches of each
+epoch only (a quicker, noisier estimate); the table scales nothing, it reports what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+BATCH, STEPS, PIXELS, HIDDEN, CLASSES = 128, 28, 28, 128, 10
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--batches", type=int, default=None, help="time only the first N batches of each epoch")
+    p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
+    p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
+    return p.parse_args()
+
+
+def tinynn_workload(x, y, n_batches: int) -> Callable[[], None]:
+    import tinynn as tn
+    from tinynn import zoo
+
+    tn.seed(0)
+    model = tn.Model(zoo.lstm(HIDDEN), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    batches = tn.data.BatchIterator(BATCH)
+
+    def epoch() -> None:
+        for i, (xb, yb) in enumerate(batches(x, y)):
+            if i == n_batches:
+                break
+            model.train_step(xb, yb)
+
+    return epoch
+
+
+def torch_workload(torch, x, y, n_batches: int) -> Callable[[], None]:
+    nn = torch.nn
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(PIXELS, HIDDEN, batch_first=True)
+            self.head = nn.Linear(HIDDEN, CLASSES)
+
+        def forward(self, xb):
+            seq, _ = self.lstm(xb.view(-1, STEPS, PIXELS))
+            return self.head(seq[:, -1])
+
+    model = Net()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    n = len(xt)
+
+    def epoch() -> None:
+        perm = torch.randperm(n)
+        for i, start in enumerate(range(0, n, BATCH)):
+            if i == n_batches:
+                break
+            idx = perm[start : start + BATCH]
+            xb, yb = xt[idx].float().div_(255), yt[idx]
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    return epoch
+
+
+def gemm_workload(n: int, n_batches: int) -> Callable[[], None]:
+    """Only the matrix products of tinynn's LSTM + Dense step, same shapes and layouts."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    k, g = PIXELS + HIDDEN + 2, 4 * HIDDEN
+    w = rng.standard_normal((k, g), dtype=f32)  # [w_x; w_h; b_x; b_h]
+    dw = np.empty_like(w)
+    wd, dwd = rng.standard_normal((HIDDEN, CLASSES), dtype=f32), np.empty((HIDDEN, CLASSES), f32)
+    sizes = ([BATCH] * (n // BATCH) + ([n % BATCH] if n % BATCH else []))[:n_batches]
+
+    def arrays(b: int):
+        return (rng.standard_normal((STEPS, b, k), dtype=f32), np.empty((STEPS, b, g), f32),
+                np.zeros((b, HIDDEN), f32), np.empty((STEPS * b, PIXELS), f32),
+                rng.standard_normal((b, CLASSES), dtype=f32), rng.standard_normal((b, HIDDEN), dtype=f32))  # fmt: skip
+
+    bufs = {b: arrays(b) for b in set(sizes)}
+
+    def epoch() -> None:
+        for b in sizes:
+            z, a, dh, dx, logits, h = bufs[b]
+            for s in range(STEPS):
+                np.matmul(z[s], w, out=a[s])
+            np.matmul(h, wd, out=logits)
+            np.matmul(h.T, logits, out=dwd)
+            np.matmul(logits, wd.T, out=dh)
+            for s in range(STEPS - 1, 0, -1):
+                np.matmul(a[s], w[PIXELS : PIXELS + HIDDEN].T, out=dh)
+            np.matmul(z.reshape(STEPS * b, k).T, a.reshape(STEPS * b, g), out=dw)
+            np.matmul(a.reshape(STEPS * b, g), w[:PIXELS].T, out=dx)
+
+    return epoch
+
+
+def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """One epoch of each workload in turn (rotating the order), ``warmup + rounds`` times."""
+    times: dict[str, list[float]] = {name: [] for name in workloads}
+    names = list(workloads)
+    for r in range(warmup + rounds):
+        last = {}
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.perf_counter()
+            workloads[name]()
+            last[name] = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(last[name])
+        done = ", ".join(f"{k} {last[k]:.2f}s" for k in names)
+        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
+    return times
+
+
+def main() -> None:
+    args = parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")  # must be set before numpy loads OpenBLAS
+
+    import numpy as np
+
+    import tinynn as tn
+
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(args.threads)
+    except ImportError:
+        limiter = None
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        except ImportError:
+            pass
+
+    (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
+    n_batches = args.batches if args.batches else -(-len(x) // BATCH)
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
+          f", threads={args.threads}, {n_batches} batches per epoch; uptime: {load}", file=sys.stderr)
+
+    workloads = {"tinynn": tinynn_workload(x, y, n_batches)}
+    if torch is not None:
+        workloads["torch"] = torch_workload(torch, x, y, n_batches)
+    workloads["GEMM floor"] = gemm_workload(len(x), n_batches)
+    times = interleaved(workloads, args.rounds, args.warmup)
+    load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    rows = ["| workload | median epoch (s) | rounds (s) |", "|---|---:|---|"]
+    for k, v in times.items():
+        rows.append(f"| {k} | {med[k]:.2f} | {', '.join(f'{t:.2f}' for t in v)} |")
+    result: dict = {"times": times, "batches": n_batches, "threads": args.threads,
+                    "uptime_before": load, "uptime_after": load_after}
+    for a, b in (("tinynn", "torch"), ("tinynn", "GEMM floor"), ("torch", "GEMM floor")):
+        if a in times and b in times:
+            ratios = [p / q for p, q in zip(times[a], times[b], strict=True)]
+            result[f"{a} / {b}"] = ratios
+            rows.append(f"| {a} / {b}, per-round ratio | **{statistics.median(ratios):.2f}x** | "
+                        f"{min(ratios):.2f}x .. {max(ratios):.2f}x |")
+    print(f"\n{n_batches} batches of {BATCH} per epoch, {args.threads} threads, medians of {args.rounds} rounds "
+          f"after {args.warmup} warm-up; uptime before: {load}; after: {load_after}\n")
+    print("\n".join(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    del limiter
+
+
+if __name__ == "__main__":
+    main()
