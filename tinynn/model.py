@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from . import parallel
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import BatchIterator
 from .history import History
@@ -91,7 +92,7 @@ class Model:
             norm = float(np.sqrt(np.vdot(grads, grads)))
             if norm > self.gradient_clip:
                 grads *= self.gradient_clip / (norm + 1e-6)
-        self.optimizer.step(self.net.params, grads)
+        parallel.optimizer_step(self.optimizer, self.net.params, grads, self.net.workers)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         """forward, backward and apply_grads on one batch, in training mode; returns the loss."""

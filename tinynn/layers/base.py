@@ -25,6 +25,9 @@ Shape = tuple[int | None, ...]
 class Layer:
     """Base class. Subclasses implement ``forward`` and ``backward``."""
 
+    # Rows of a batch never interact, so a Net may split the batch over threads (tinynn.parallel).
+    batch_independent = True
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

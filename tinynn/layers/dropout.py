@@ -18,6 +18,8 @@ class Dropout(Layer):
     ``dL/dx = g * mask`` with the same scaled mask.
     """
 
+    batch_independent = False  # random draws: split over threads, their order would not be seeded
+
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0 <= p <= 1:

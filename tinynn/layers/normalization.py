@@ -23,6 +23,8 @@ class BatchNorm1d(Layer):
     ``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)``. In eval, ``dL/dx = gh * s``.
     """
 
+    batch_independent = False  # batch statistics mix the rows
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
         if not isinstance(num_features, (int, np.integer)) or num_features <= 0:
