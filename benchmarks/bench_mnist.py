@@ -48,6 +48,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=5, help="timed epochs per workload (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="tinynn's Net(workers=...) for its main rows (default 2); workers=1 is timed too")
     p.add_argument("--accuracy", action="store_true", help="also train 5 epochs x 3 seeds per framework")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train`")
@@ -101,11 +103,11 @@ def machine_info(threads: int) -> dict:
 # --- workloads: each is a callable running one epoch ------------------------------------------
 
 
-def tinynn_workload(x, y, opt_name: str, via_fit: bool = False) -> Callable[[], None]:
+def tinynn_workload(x, y, opt_name: str, via_fit: bool = False, workers: int = 1) -> Callable[[], None]:
     import tinynn as tn
     from tinynn import layers as L
 
-    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)], workers=workers)
     opt = tn.optim.Adam(lr=1e-3) if opt_name == "Adam" else tn.optim.SGDm(lr=0.1, momentum=0.9)
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), opt)
     batches = tn.data.BatchIterator(128)
@@ -288,10 +290,16 @@ def table(results: dict) -> str:
     def num(v: float | None, fmt: str = "{:.3f}") -> str:
         return "-" if v is None else fmt.format(v)
 
+    workers = results["args"]["workers"]
     rows = ["| measurement | tinynn | PyTorch | ratio (min-max) |", "|---|---:|---:|---:|"]
     for opt in ("Adam", "SGDm"):
-        rows.append(f"| epoch, {opt} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
+        rows.append(f"| epoch, {opt}, workers={workers} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
                     f"{num(med.get(f'torch {opt}'))} | {ratio(f'tinynn {opt}', f'torch {opt}')} |")
+    for opt in ("Adam", "SGDm"):
+        if f"tinynn {opt} workers=1" in med:
+            rows.append(f"| epoch, {opt}, workers=1 (s); ratio tinynn / PyTorch | "
+                        f"{med[f'tinynn {opt} workers=1']:.3f} | {num(med.get(f'torch {opt}'))} | "
+                        f"{ratio(f'tinynn {opt} workers=1', f'torch {opt}')} |")
     if "tinynn Adam fit" in med:
         rows.append(f"| epoch, Adam, via `Model.fit(verbose=0)` (s); ratio fit / train_step loop | "
                     f"{med['tinynn Adam fit']:.3f} | | {ratio('tinynn Adam fit', 'tinynn Adam')} |")
@@ -355,18 +363,21 @@ def main() -> None:
     workloads = {}
     for opt in ("Adam", "SGDm"):
         tn.seed(0)
-        workloads[f"tinynn {opt}"] = tinynn_workload(x, y, opt)
+        workloads[f"tinynn {opt}"] = tinynn_workload(x, y, opt, workers=args.workers)
         if torch is not None:
             torch.manual_seed(0)
             workloads[f"torch {opt}"] = torch_workload(torch, x, y, opt)
-    workloads["tinynn Adam fit"] = tinynn_workload(x, y, "Adam", via_fit=True)
+        if args.workers != 1:
+            tn.seed(0)
+            workloads[f"tinynn {opt} workers=1"] = tinynn_workload(x, y, opt)
+    workloads["tinynn Adam fit"] = tinynn_workload(x, y, "Adam", via_fit=True, workers=args.workers)
     workloads["GEMM floor"] = gemm_workload(len(x))
     print("epochs, interleaved ...", file=sys.stderr)
     results["timings"] = fair.interleave(args.epochs, workloads, args.warmup)
 
     results["scratch_after_eval_mib"] = scratch_after_eval(x, y, xt, yt)
     print("optimizer steps ...", file=sys.stderr)
-    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats)
+    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats, workers=args.workers)
     load_after = fair.load()
     if not args.no_rss:  # after the timings: a long run right before them can tip the machine into its slow state
         print("peak RSS of `tinynn train` ...", file=sys.stderr)
@@ -386,9 +397,11 @@ def main() -> None:
     print(table(results))
     if args.docs:
         for opt in ("adam", "sgdm"):
-            print(f"\n`python benchmarks/profile_step.py --optimizer {opt} --threads {args.threads}`\n", flush=True)
-            subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--optimizer", opt,
-                            "--threads", str(args.threads)], check=True)
+            print(f"\n`python benchmarks/profile_step.py --optimizer {opt} --threads {args.threads} "
+                  f"--workers 1 / {args.workers}`\n", flush=True)
+            for workers in sorted({1, args.workers}):
+                subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--optimizer", opt,
+                                "--threads", str(args.threads), "--workers", str(workers)], check=True)
     if args.json:
         results["timings"] = results["timings"].times
         for r in results["optimizer_step"].values():

@@ -3,7 +3,10 @@ the optimizer. Manual timers around each phase of the reference workload (MNIST,
 ReLU MLP, batch 128), summed over epochs and reported per step, beside the GEMM-only floor: the
 same phase's matrix products alone (same shapes, layouts and threads), timed in alternate epochs.
 
-    python benchmarks/profile_step.py --optimizer adam --epochs 3 --threads 2
+    python benchmarks/profile_step.py --optimizer adam --epochs 3 --threads 2 [--workers 2]
+
+With ``--workers 2`` the net is ``Net(..., workers=2)``: forward and backward run split over two
+threads (timed as one phase each) and the optimizer step in two slices (``tinynn.parallel``).
 
 OpenBLAS's idle threads sleep at once (``fair.setup``), as in every benchmark here.
 """
@@ -25,6 +28,7 @@ def main() -> None:
     p.add_argument("--optimizer", choices=("adam", "sgdm", "sgd"), default="adam")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1, help="Net(workers=...) (default 1)")
     args = p.parse_args()
     fair.setup(args.threads)
 
@@ -32,10 +36,13 @@ def main() -> None:
 
     import tinynn as tn
     from tinynn import layers as L
+    from tinynn import parallel
 
     (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
     tn.seed(0)
-    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)],
+                 workers=args.workers)
+    split = f"all layers, split over {args.workers} threads"
     opt = {
         "adam": lambda: tn.optim.Adam(lr=1e-3),
         "sgdm": lambda: tn.optim.SGDm(lr=0.1, momentum=0.9),
@@ -56,26 +63,39 @@ def main() -> None:
             h = net._check_input(xb)
             t1 = clock()
             totals["forward: input check"] += t1 - t0
-            for i, layer in enumerate(net.layers):
-                h = layer.forward(h)
+            if net._split is not None:
+                preds = net._split.forward(h)
                 t2 = clock()
-                totals[f"forward: {i} {layer!r}"] += t2 - t1
+                totals[f"forward: {split}"] += t2 - t1
                 t1 = t2
-            preds = h.copy()
+            else:
+                for i, layer in enumerate(net.layers):
+                    h = layer.forward(h)
+                    t2 = clock()
+                    totals[f"forward: {i} {layer!r}"] += t2 - t1
+                    t1 = t2
+                preds = h.copy()
             value, g = loss.loss_and_grad(preds, yb)
             t2 = clock()
             totals["loss (softmax CE, loss + grad)"] += t2 - t1
             t1 = t2
-            net.layers[0].input_grad = False
-            for i in reversed(range(len(net.layers))):
-                layer = net.layers[i]
-                g = layer.backward(g)
+            if net._split is not None:
+                net._split.backward(g, False)
                 t2 = clock()
-                totals[f"backward: {i} {layer!r}"] += t2 - t1
+                totals[f"backward: {split}, + summing their gradients"] += t2 - t1
                 t1 = t2
-            opt.step(net.params, net.grads)
+            else:
+                net.layers[0].input_grad = False
+                for i in reversed(range(len(net.layers))):
+                    layer = net.layers[i]
+                    g = layer.backward(g)
+                    t2 = clock()
+                    totals[f"backward: {i} {layer!r}"] += t2 - t1
+                    t1 = t2
+            parallel.optimizer_step(opt, net.params, net.grads, net.workers)
             t = clock()
-            totals[f"optimizer ({type(opt).__name__}.step)"] += t - t1
+            sharded = f", {net.workers} slices in parallel" if net.workers > 1 else ""
+            totals[f"optimizer ({type(opt).__name__}.step{sharded})"] += t - t1
             steps += 1
         return steps
 
@@ -123,8 +143,13 @@ def main() -> None:
 
     per_step = {k: v / steps * 1e6 for k, v in totals.items()}
     floor_step = {k: v / steps * 1e6 for k, v in floor.items()}
+    if net._split is not None:  # the split phases span all layers: so does their floor
+        floor_step = {f"forward: {split}": sum(v for k, v in floor_step.items() if k.startswith("forward")),
+                      f"backward: {split}, + summing their gradients":
+                          sum(v for k, v in floor_step.items() if k.startswith("backward"))}
     total = sum(per_step.values())
-    print(f"{args.optimizer}, {args.threads} threads: {steps} steps, {wall / args.epochs:.3f} s/epoch, "
+    print(f"{args.optimizer}, {args.threads} threads, workers={args.workers}: {steps} steps, "
+          f"{wall / args.epochs:.3f} s/epoch, "
           f"{wall / steps * 1e6:.0f} us/step")
     print(f"load before: {load_before}\nload after:  {fair.load()}\n")
     print("| phase | us/step | share | GEMMs alone (us/step) |")
