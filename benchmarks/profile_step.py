@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=1, help="Net(workers=...) (default 1)")
+    p.add_argument("--limit", type=int, default=0, help="epochs over the first N images only (per-step times)")
     args = p.parse_args()
     fair.setup(args.threads)
 
@@ -39,6 +40,8 @@ def main() -> None:
     from tinynn import parallel
 
     (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
     tn.seed(0)
     net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)],
                  workers=args.workers)
