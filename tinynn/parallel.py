@@ -43,7 +43,8 @@ import numpy as np
 
 # --- running callables on several threads ----------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
+_pool: ThreadPoolExecutor | None = None  # created on first use, grown when more threads are asked
+_pool_size = 0
 _pool_lock = threading.Lock()
 
 
@@ -52,12 +53,12 @@ def run(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
 
     Waits for all of them even if one raises, then re-raises the first error.
     """
-    global _pool
+    global _pool, _pool_size
     if len(tasks) == 1:
         return [tasks[0]()]
     with _pool_lock:
-        if _pool is None or _pool._max_workers < len(tasks) - 1:
-            _pool = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="tinynn")
+        if _pool_size < len(tasks) - 1:
+            _pool, _pool_size = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="tinynn"), len(tasks) - 1
     futures = [_pool.submit(task) for task in tasks[1:]]
     try:
         first = tasks[0]()
