@@ -9,12 +9,16 @@ the last of 96), float32, softmax cross-entropy, optimizers Adam(lr=1e-3) and
 SGD(lr=0.1, momentum=0.9). The uint8 images stay in memory and each batch is scaled to [0, 1]
 when drawn, in both frameworks.
 
-Machines drift between a fast and a slow state, so every measured workload runs ONE epoch in
-turn, round after round, in this one process: tinynn Adam, PyTorch Adam, tinynn SGDm,
+The comparison is made fair by ``fair.py`` (read it): OpenBLAS's idle threads are told to sleep at
+once (``OPENBLAS_THREAD_TIMEOUT``, set before numpy loads), and every measured workload runs ONE
+epoch in turn, round after round, in this one process: tinynn Adam, PyTorch Adam, tinynn SGDm,
 PyTorch SGDm, tinynn via ``Model.fit``, and the "GEMM floor" (the 8 matrix products of each
 step alone: 3 forward, 3 weight gradients, 2 input gradients, same shapes and layouts as
-tinynn's). The first ``--warmup`` rounds are discarded; the table shows medians.
+tinynn's). The first ``--warmup`` rounds are discarded; times are medians, and every ratio is the
+median of the ratios within a round, with the spread (min-max) over rounds.
 PyTorch is optional: without it (or with ``--no-torch``) only tinynn's numbers are printed.
+
+    python benchmarks/bench_mnist.py --docs    # everything docs/benchmarks.md shows (< 10 min)
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import fair  # noqa: E402  (fair.setup must run before numpy is imported)
+
 N_PARAMS = 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10  # 235,146
 SIZES = (784, 256, 128, 10)
 
@@ -41,13 +48,21 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=5, help="timed epochs per workload (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="tinynn's Net(workers=...) for its main rows (default 2); workers=1 is timed too")
     p.add_argument("--accuracy", action="store_true", help="also train 5 epochs x 3 seeds per framework")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train`")
     p.add_argument("--rss-args", default="", help="extra arguments for the `tinynn train` RSS run")
     p.add_argument("--optim-repeats", type=int, default=200, help="timed optimizer steps (default 200)")
+    p.add_argument("--limit", type=int, default=0, help="train on the first N images only (a smoke test)")
     p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
-    return p.parse_args()
+    p.add_argument("--docs", action="store_true",
+                   help="what docs/benchmarks.md shows: --epochs 7 --accuracy, plus the per-phase profile")
+    args = p.parse_args()
+    if args.docs:
+        args.epochs, args.accuracy = max(args.epochs, 7), True
+    return args
 
 
 # --- environment -----------------------------------------------------------------------------
@@ -85,23 +100,14 @@ def machine_info(threads: int) -> dict:
     return info
 
 
-def limit_threads(threads: int):
-    """Pin BLAS (and OpenMP) pools; returns the threadpoolctl limiter or None."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(threads)
-
-
 # --- workloads: each is a callable running one epoch ------------------------------------------
 
 
-def tinynn_workload(x, y, opt_name: str, via_fit: bool = False) -> Callable[[], None]:
+def tinynn_workload(x, y, opt_name: str, via_fit: bool = False, workers: int = 1) -> Callable[[], None]:
     import tinynn as tn
     from tinynn import layers as L
 
-    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)])
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)], workers=workers)
     opt = tn.optim.Adam(lr=1e-3) if opt_name == "Adam" else tn.optim.SGDm(lr=0.1, momentum=0.9)
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), opt)
     batches = tn.data.BatchIterator(128)
@@ -170,44 +176,18 @@ def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:
     return epoch
 
 
-def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
-    """Run one epoch of each workload in turn, ``warmup + rounds`` times; epoch times per workload."""
-    times: dict[str, list[float]] = {name: [] for name in workloads}
-    names, last = list(workloads), {}
-    for r in range(warmup + rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no workload always first
-        for name in order:
-            start = time.perf_counter()
-            workloads[name]()
-            elapsed = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(elapsed)
-            last[name] = elapsed
-        done = ", ".join(f"{k} {last[k]:.3f}s" for k in names)
-        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
-    return times
-
-
 # --- optimizer step, memory, accuracy --------------------------------------------------------
 
 
-def optimizer_steps(torch, repeats: int, rounds: int = 3) -> dict[str, dict[str, float]]:
-    """Median step time (s) on N_PARAMS float32 params, alternating tinynn and torch (default impl)."""
-    sys.path.insert(0, str(HERE))
-    import bench_optim  # the optim engineer's benchmark: same setup, reused
+def optimizer_steps(torch, repeats: int, rounds: int = 5, workers: int = 1) -> dict[str, dict]:
+    """Seconds per step on N_PARAMS float32 params, tinynn and torch interleaved (bench_optim.py)."""
+    import bench_optim
 
     out = {}
     for name in ("SGD", "SGDm", "Adagrad", "RMSProp", "Adam"):
-        ours, theirs, foreach = [], [], []
-        for _ in range(rounds):
-            ours.append(bench_optim.bench_tinynn(name, N_PARAMS, repeats))
-            if torch is not None:  # default = the for-loop implementation for CPU tensors
-                theirs.append(bench_optim.bench_torch(torch, name, N_PARAMS, repeats, None))
-                foreach.append(bench_optim.bench_torch(torch, name, N_PARAMS, repeats, True))
-        out[name] = {"tinynn": statistics.median(ours)}
-        if theirs:
-            out[name]["torch"] = statistics.median(theirs)
-            out[name]["torch_foreach"] = statistics.median(foreach)
+        out[name] = bench_optim.compare(torch, name, N_PARAMS, repeats, rounds, workers)
+        print(f"  {name}: " + ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in out[name].items()
+                                        if isinstance(v, float)), file=sys.stderr)
     return out
 
 
@@ -296,36 +276,47 @@ def accuracy(torch, x, y, xt, yt, seeds=(0, 1, 2), epochs: int = 5) -> dict[str,
 
 def table(results: dict) -> str:
     """Markdown table. Times are medians over rounds; every ratio is the median of the ratios
-    of the SAME round (adjacent epochs), which cancels most of the machine's drift."""
-    ep = results["epochs"]
-    med = {k: statistics.median(v) for k, v in ep.items()}
+    of the SAME round (adjacent epochs), which cancels most of the machine's drift, and its
+    spread (min-max over rounds) follows in brackets."""
+    t: fair.Timings = results["timings"]
+    med = {k: t.median(k) for k in t.times}
 
-    def ratio(a: str, b: str) -> float | None:
-        if a not in ep or b not in ep:
-            return None
-        return statistics.median(x / y for x, y in zip(ep[a], ep[b], strict=True))
+    def ratio(a: str, b: str, unit: str = "") -> str:
+        if a not in t.times or b not in t.times:
+            return "-"
+        r = t.ratio(a, b)
+        return f"{r.median:.2f}{unit} ({r.low:.2f}-{r.high:.2f})"
 
     def num(v: float | None, fmt: str = "{:.3f}") -> str:
         return "-" if v is None else fmt.format(v)
 
-    rows = ["| measurement | tinynn | PyTorch | ratio |", "|---|---:|---:|---:|"]
+    workers = results["args"]["workers"]
+    rows = ["| measurement | tinynn | PyTorch | ratio (min-max) |", "|---|---:|---:|---:|"]
     for opt in ("Adam", "SGDm"):
-        rows.append(f"| epoch, {opt} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
-                    f"{num(med.get(f'torch {opt}'))} | {num(ratio(f'tinynn {opt}', f'torch {opt}'), '{:.2f}')} |")
+        rows.append(f"| epoch, {opt}, workers={workers} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
+                    f"{num(med.get(f'torch {opt}'))} | {ratio(f'tinynn {opt}', f'torch {opt}')} |")
+    for opt in ("Adam", "SGDm"):
+        if f"tinynn {opt} workers=1" in med:
+            rows.append(f"| epoch, {opt}, workers=1 (s); ratio tinynn / PyTorch | "
+                        f"{med[f'tinynn {opt} workers=1']:.3f} | {num(med.get(f'torch {opt}'))} | "
+                        f"{ratio(f'tinynn {opt} workers=1', f'torch {opt}')} |")
     if "tinynn Adam fit" in med:
         rows.append(f"| epoch, Adam, via `Model.fit(verbose=0)` (s); ratio fit / train_step loop | "
-                    f"{med['tinynn Adam fit']:.3f} | | {num(ratio('tinynn Adam fit', 'tinynn Adam'), '{:.2f}')} |")
+                    f"{med['tinynn Adam fit']:.3f} | | {ratio('tinynn Adam fit', 'tinynn Adam')} |")
     rows.append(f"| GEMM-only epoch: the 8 matmuls per step alone, numpy's BLAS (s) | {med['GEMM floor']:.3f} | | |")
     for opt in ("Adam", "SGDm"):
-        theirs = ratio(f"torch {opt}", "GEMM floor")
-        rows.append(f"| epoch / GEMM-only epoch, {opt} | {num(ratio(f'tinynn {opt}', 'GEMM floor'), '{:.2f}x')} | "
-                    f"{num(theirs, '{:.2f}x')} | |")
-    for name, t in results.get("optimizer_step", {}).items():
-        ours, theirs = t["tinynn"] * 1e3, t.get("torch")
-        extra = f" (torch foreach=True: {t['torch_foreach'] * 1e3:.3f})" if "torch_foreach" in t else ""
-        ratio_ = theirs and ours / (theirs * 1e3)
-        rows.append(f"| optimizer step {name}, {N_PARAMS:,} params (ms); torch default impl.{extra} | "
-                    f"{ours:.3f} | {num(theirs and theirs * 1e3)} | {num(ratio_, '{:.2f}')} |")
+        rows.append(f"| epoch / GEMM-only epoch, {opt} | {ratio(f'tinynn {opt}', 'GEMM floor', 'x')} | "
+                    f"{ratio(f'torch {opt}', 'GEMM floor', 'x')} | |")
+    for name, r in results.get("optimizer_step", {}).items():
+        for impl in [k for k in r if k.startswith("tinynn") and " / " not in k]:
+            label = "" if impl == "tinynn" else f" ({impl[7:]})"
+            if "torch" not in r:
+                rows.append(f"| optimizer step {name}{label}, {N_PARAMS:,} params (ms) | {r[impl] * 1e3:.3f} | - | - |")
+                continue
+            vs, vs_foreach = r[impl + " / torch"], r[impl + " / torch foreach"]
+            rows.append(f"| optimizer step {name}{label}, {N_PARAMS:,} params (ms); torch default impl. "
+                        f"(foreach=True: {r['torch foreach'] * 1e3:.3f} ms, ratio {vs_foreach.median:.2f}) | "
+                        f"{r[impl] * 1e3:.3f} | {r['torch'] * 1e3:.3f} | {vs.median:.2f} ({vs.low:.2f}-{vs.high:.2f})|")
     rss = results.get("rss")
     if rss:
         value = f"{rss['peak_rss_mib']:.0f}" if "peak_rss_mib" in rss else rss.get("error", "-")
@@ -343,14 +334,13 @@ def table(results: dict) -> str:
 
 def main() -> None:
     args = parse_args()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)  # before numpy/torch load their pools; also inherited by the RSS run
+    fair.setup(args.threads)  # thread counts and OPENBLAS_THREAD_TIMEOUT, before numpy loads OpenBLAS
+    load_before = fair.load()
 
     import numpy as np
 
     import tinynn as tn
 
-    limiter = limit_threads(args.threads)
     info = machine_info(args.threads)  # before torch joins the process: BLAS here is numpy's
     torch = None
     if not args.no_torch:
@@ -363,6 +353,8 @@ def main() -> None:
             pass
 
     (x, y), (xt, yt) = tn.data.load_mnist(dtype=np.uint8)
+    if args.limit:
+        x, y = x[: args.limit], y[: args.limit]
     print(f"tinynn {tn.__version__}, numpy {info['numpy']}, {info['cpu']} ({info['cpus']} cpus), "
           f"threads={args.threads}" + (f", torch {torch.__version__}" if torch else ", torch not used"),
           file=sys.stderr)
@@ -371,18 +363,22 @@ def main() -> None:
     workloads = {}
     for opt in ("Adam", "SGDm"):
         tn.seed(0)
-        workloads[f"tinynn {opt}"] = tinynn_workload(x, y, opt)
+        workloads[f"tinynn {opt}"] = tinynn_workload(x, y, opt, workers=args.workers)
         if torch is not None:
             torch.manual_seed(0)
             workloads[f"torch {opt}"] = torch_workload(torch, x, y, opt)
-    workloads["tinynn Adam fit"] = tinynn_workload(x, y, "Adam", via_fit=True)
+        if args.workers != 1:
+            tn.seed(0)
+            workloads[f"tinynn {opt} workers=1"] = tinynn_workload(x, y, opt)
+    workloads["tinynn Adam fit"] = tinynn_workload(x, y, "Adam", via_fit=True, workers=args.workers)
     workloads["GEMM floor"] = gemm_workload(len(x))
     print("epochs, interleaved ...", file=sys.stderr)
-    results["epochs"] = interleaved(workloads, args.epochs, args.warmup)
+    results["timings"] = fair.interleave(args.epochs, workloads, args.warmup)
 
     results["scratch_after_eval_mib"] = scratch_after_eval(x, y, xt, yt)
     print("optimizer steps ...", file=sys.stderr)
-    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats)
+    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats, workers=args.workers)
+    load_after = fair.load()
     if not args.no_rss:  # after the timings: a long run right before them can tip the machine into its slow state
         print("peak RSS of `tinynn train` ...", file=sys.stderr)
         results["rss"] = peak_rss_mib(args.rss_args)
@@ -395,11 +391,24 @@ def main() -> None:
     print(f"\nMachine: {info['cpu']}, {info['cpus']} cpus; Python {info['python']}, numpy {info['numpy']} "
           f"with {blas}" + (f"; torch {info['torch']}" if "torch" in info else "")
           + f"; threads={args.threads}; OPENBLAS env: {info['openblas_env'] or 'none'}")
-    print(f"Medians of {args.epochs} epochs per workload after {args.warmup} warm-up round(s), interleaved.\n")
+    print(f"Load before the timings: {load_before}\nLoad after them:        {load_after}")
+    print(f"Medians of {args.epochs} epochs per workload after {args.warmup} warm-up round(s), interleaved; "
+          "ratios: median of per-round ratios (min-max over rounds).\n")
     print(table(results))
+    if args.docs:
+        for opt in ("adam", "sgdm"):
+            print(f"\n`python benchmarks/profile_step.py --optimizer {opt} --threads {args.threads} "
+                  f"--workers 1 / {args.workers}`\n", flush=True)
+            for workers in sorted({1, args.workers}):
+                subprocess.run([sys.executable, str(HERE / "profile_step.py"), "--optimizer", opt,
+                                "--threads", str(args.threads), "--workers", str(workers)], check=True)
     if args.json:
+        results["timings"] = results["timings"].times
+        for r in results["optimizer_step"].values():
+            for k, v in r.items():
+                if isinstance(v, fair.Ratio):
+                    r[k] = vars(v) if hasattr(v, "__dict__") else [v.median, v.low, v.high, v.rounds]
         Path(args.json).write_text(json.dumps(results, indent=2))
-    del limiter
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from . import rng
+from . import parallel, rng
 from .callbacks import (
     Callback,
     CallbackList,
@@ -75,7 +75,7 @@ class Model:
             scale = self.gradient_clip / (float(np.sqrt(np.vdot(grads, grads))) + 1e-6)
             if scale < 1:
                 grads *= scale
-        self.optimizer.step(self.net.params, grads)
+        parallel.optimizer_step(self.optimizer, self.net.params, grads, self.net.workers)
 
     def train_step(self, x: np.ndarray, y: np.ndarray) -> float:
         """forward, backward and apply_grads on one batch, in training mode; returns the loss."""

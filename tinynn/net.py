@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .layers import Layer, from_config
+from .parallel import BatchSplit
 
 
 class Net:
@@ -20,9 +21,13 @@ class Net:
 
     ``dtype`` (float32 by default) is the dtype of parameters, activations and gradients;
     inputs are cast to it. Use ``np.float64`` for gradient checking.
+
+    ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
+    the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
+    ``workers=1`` up to float rounding in the sum of the chunks' weight gradients.
     """
 
-    def __init__(self, layers: Sequence[Layer], dtype: Any = np.float32) -> None:
+    def __init__(self, layers: Sequence[Layer], dtype: Any = np.float32, workers: int = 1) -> None:
         layers = list(layers)
         if not layers:
             raise ValueError("Net needs at least one layer")
@@ -50,12 +55,20 @@ class Net:
             for name, value in layer.state.items():
                 layer.state[name] = value.astype(self.dtype)
             layer.free_scratch()
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"Net: workers must be an int >= 1, got {workers!r}")
+        self.workers = int(workers)
+        self._split = BatchSplit(layers, self.grads, self.workers) if self.workers > 1 else None
 
     # --- running -------------------------------------------------------------------------
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Output of the last layer for a batch ``x`` (a fresh array, safe to keep)."""
         x = self._check_input(x)
+        if self._split is not None and len(x) >= 2 * self.workers:
+            return self._split.forward(x)  # a new array already
+        if self._split is not None:
+            self._split.rows = 0  # this batch was not split: neither is its backward
         for layer in self.layers:
             x = layer.forward(x)
         return x.copy()  # layers reuse their output arrays; the caller gets its own
@@ -70,6 +83,8 @@ class Net:
         first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
         for i, layer in enumerate(self.layers):
             layer.input_grad = input_grad or i > first
+        if self._split is not None and self._split.rows == len(grad):
+            return self._split.backward(grad, input_grad, first)
         for layer in reversed(self.layers[first:]):
             grad = layer.backward(grad)
         return grad if input_grad else None
@@ -96,6 +111,8 @@ class Net:
         """Release every layer's scratch arrays and forward cache (e.g. after a large inference batch)."""
         for layer in self.layers:
             layer.free_scratch()
+        if self._split is not None:
+            self._split.free_scratch()
 
     def _check_input(self, x: Any) -> np.ndarray:
         x = np.asarray(x)

@@ -37,6 +37,9 @@ class Layer:
     cache: tuple[str, ...] = ()
     min_train_batch = 1
 
+    # Rows of a batch never interact, so a Net may split the batch over threads (tinynn.parallel).
+    batch_independent = True
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}

@@ -21,6 +21,7 @@ class Dropout(Layer):
     """
 
     cache = ("_mask",)
+    batch_independent = False  # random draws: split over threads, their order would not be seeded
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()

@@ -45,6 +45,9 @@ class Optimizer:
     """
 
     hyperparams: tuple[str, ...] = ("lr", "weight_decay", "maximize")
+    # Every coordinate is updated from its own values only, so a step may run on slices of the
+    # vector in parallel (tinynn.parallel.optimizer_step). A subclass using norms must say False.
+    elementwise: bool = True
     decoupled_weight_decay: bool = False
 
     def __init__(

@@ -1,0 +1,120 @@
+"""Fair timing of tinynn against another framework in ONE process: shared by every benchmark here.
+
+Two things bias an in-process comparison, and this module removes both:
+
+1. **Spinning BLAS threads.** After each call, OpenBLAS's idle worker threads keep spinning for
+   about 0.1 s (its default ``OPENBLAS_THREAD_TIMEOUT``) before they sleep. On a 2-core machine
+   that steals a core from whatever runs next: the other framework's epoch started right after a
+   numpy epoch runs slower. The timeout is read once, when numpy loads OpenBLAS, so ``setup()``
+   must run BEFORE numpy is imported; it sets ``OPENBLAS_THREAD_TIMEOUT=1`` (the shortest:
+   threads sleep almost at once) and the thread counts, and refuses if numpy is already loaded.
+   ``settle`` adds a short pause before each timed run so any other pool (torch's OpenMP) is idle.
+2. **Drift.** Shared and virtual machines change speed for minutes at a time. ``interleave`` runs
+   one repetition of each workload in turn, round after round (rotating who goes first), and
+   ``Timings.ratio`` takes the ratio *within* each round before the median: adjacent runs see
+   the same machine state, so drift cancels. The spread (min..max over rounds) is reported with it.
+
+Usage (in a benchmark script, before ``import numpy``)::
+
+    import fair
+    fair.setup(threads=2)
+    ...
+    t = fair.interleave(5, {"tinynn": tinynn_epoch, "torch": torch_epoch})
+    print(t.ratio("tinynn", "torch"))       # e.g. "0.93 (0.88-0.97, 5 rounds)"
+    t.median("tinynn"), t.times["torch"]   # seconds
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+THREAD_TIMEOUT = "1"  # OpenBLAS clamps it to its minimum (2^4 cycles): idle threads sleep at once
+
+
+def setup(threads: int) -> None:
+    """Pin BLAS/OpenMP thread counts and make OpenBLAS's idle threads sleep at once.
+
+    Must run before numpy (or torch) is imported: both read these variables when they load.
+    """
+    if "numpy" in sys.modules and os.environ.get("OPENBLAS_THREAD_TIMEOUT") != THREAD_TIMEOUT:
+        raise RuntimeError(
+            "fair.setup() must run before numpy is imported (OPENBLAS_THREAD_TIMEOUT is read when "
+            "numpy loads OpenBLAS); import and call it first"
+        )
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = THREAD_TIMEOUT
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)  # also inherited by child processes (the RSS run)
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Median of per-round ratios a/b, with the smallest and largest round."""
+
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.median:.2f} ({self.low:.2f}-{self.high:.2f}, {self.rounds} rounds)"
+
+
+@dataclass
+class Timings:
+    """Seconds per run of each workload, one entry per round (warm-up rounds dropped)."""
+
+    times: dict[str, list[float]]
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.times[name])
+
+    def ratio(self, a: str, b: str) -> Ratio:
+        """``a``'s time over ``b``'s, round by round; below 1 means ``a`` is faster."""
+        r = [x / y for x, y in zip(self.times[a], self.times[b], strict=True)]
+        return Ratio(statistics.median(r), min(r), max(r), len(r))
+
+
+def interleave(
+    rounds: int,
+    workloads: dict[str, Callable[[], object]],
+    warmup: int = 1,
+    settle: float = 0.05,
+    log: Callable[[str], None] | None = None,
+) -> Timings:
+    """Run each workload once per round, in turn, ``warmup + rounds`` times; time every run.
+
+    The order rotates each round so no workload always follows the same one. ``settle`` seconds of
+    sleep precede every timed run (idle thread pools go to sleep). ``log`` gets one line per round
+    (default: stderr).
+    """
+    if log is None:
+        def log(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+    names = list(workloads)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(warmup + rounds):
+        last = {}
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            time.sleep(settle)
+            start = time.perf_counter()
+            workloads[name]()
+            last[name] = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(last[name])
+        done = ", ".join(f"{k} {last[k]:.3f}s" for k in names)
+        log(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}")
+    return Timings(times)
+
+
+def load() -> str:
+    """The machine's load averages (``uptime``), to print beside every table."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "load: " + " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -1,0 +1,232 @@
+"""Several cores for one training step: the batch split over threads, the optimizer step over slices.
+
+numpy releases the GIL inside its loops and BLAS calls, so plain Python threads run numpy work
+truly in parallel. ``Net(layers, workers=2)`` uses that twice per step:
+
+1. **Batch split** (:class:`BatchSplit`, driven by ``Net.forward`` / ``Net.backward``). The rows of
+   the batch are cut into ``workers`` contiguous chunks; chunk k runs through replica k of the layer
+   list (replica 0 is the net's own layers)::
+
+       x[ 0: 64] -> layers    -> out[ 0: 64]      backward: dW_0 = x[ 0:64].T @ g[ 0:64] -> net.grads
+       x[64:128] -> replica 1 -> out[64:128]                dW_1 = x[64:128].T @ g[64:128] -> grads_1
+                                                  then net.grads += grads_1   (= x.T @ g, the full sum)
+
+   A replica is a deep copy of the layers that shares the parameter arrays (so it needs no
+   syncing) but has its own gradient vector and scratch buffers. While the chunks run, BLAS is
+   set to one thread: each Python thread already has its core, and a two-thread GEMM started
+   from both would fight over the same two cores.
+2. **Sharded optimizer step** (:func:`optimizer_step`, called by ``Model.apply_grads``). The flat
+   parameter vector is cut into ``workers`` slices and each thread steps its slice with a shallow
+   copy of the optimizer whose state arrays are views of that slice. For an elementwise optimizer
+   (every tinynn optimizer: ``Optimizer.elementwise``) the result is bit-identical to one step.
+
+What a layer must do to run under the batch split (``batch_independent = True``, the default):
+rows of the batch never interact (batch on axis 0; no batch statistics, no random draws), it reads
+its parameters from ``self.params`` and writes (overwrites) its gradients into the arrays of
+``self.grads`` in ``backward``, and everything it keeps between ``forward`` and ``backward`` lives on
+the layer instance. ``Dropout`` (random masks: the order of draws between threads would not be
+deterministic) and ``BatchNorm1d`` (batch statistics) set ``batch_independent = False``.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# --- running callables on several threads ----------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None  # created on first use, grown when more threads are asked
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def run(tasks: Sequence[Callable[[], Any]]) -> list[Any]:
+    """Call every task, the first on this thread and the others on worker threads; their results.
+
+    Waits for all of them even if one raises, then re-raises the first error.
+    """
+    global _pool, _pool_size
+    if len(tasks) == 1:
+        return [tasks[0]()]
+    with _pool_lock:
+        if _pool_size < len(tasks) - 1:
+            _pool, _pool_size = ThreadPoolExecutor(len(tasks) - 1, thread_name_prefix="tinynn"), len(tasks) - 1
+    futures = [_pool.submit(task) for task in tasks[1:]]
+    try:
+        first = tasks[0]()
+    finally:
+        rest = [f.exception() for f in futures]  # wait for every worker before anything else
+    for error in rest:
+        if error is not None:
+            raise error
+    return [first, *(f.result() for f in futures)]
+
+
+def chunks(n: int, parts: int, align: int = 1) -> list[slice]:
+    """``parts`` contiguous slices covering ``range(n)``, sizes as equal as ``align`` allows."""
+    cuts = [0, *(n * k // parts // align * align for k in range(1, parts)), n]
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+# --- BLAS threads, through ctypes into the OpenBLAS that numpy ships ---------------------------
+
+
+def _find_openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:
+    """``(set_num_threads, get_num_threads)`` of numpy's bundled OpenBLAS, or None if not found
+    (another BLAS, a system build, an unknown symbol prefix): then thread counts are left alone."""
+    root = Path(np.__file__).parent
+    for path in sorted([*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")]):
+        try:
+            lib = ctypes.CDLL(str(path))  # already loaded by numpy: this returns the same library
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", ""):
+                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
+                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
+                if setter is not None and getter is not None:
+                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
+                    return setter, getter
+    return None
+
+
+_OPENBLAS = _find_openblas()
+
+
+@contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block with BLAS on ``n`` threads (a no-op if numpy's OpenBLAS was not found)."""
+    if _OPENBLAS is None:
+        yield
+        return
+    set_threads, get_threads = _OPENBLAS
+    before = get_threads()
+    if before != n:
+        set_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            set_threads(before)
+
+
+# --- the batch split -------------------------------------------------------------------------
+
+
+def replicate(layers: Sequence[Any], grads: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """A copy of ``layers`` sharing their parameters, with gradients in a new flat vector."""
+    own = np.zeros_like(grads)
+    memo: dict[int, Any] = {id(grads): own}
+    for layer in layers:
+        memo[id(layer.params)] = layer.params  # one dict, same arrays: no syncing ever needed
+        for g in layer.grads.values():  # views of the net's gradient vector: the same views of ours
+            offset = (g.ctypes.data - grads.ctypes.data) // grads.itemsize
+            memo[id(g)] = own[offset : offset + g.size].reshape(g.shape)
+        memo[id(layer._scratch)] = {}  # scratch buffers are per replica (and not worth copying)
+    return copy.deepcopy(list(layers), memo), own
+
+
+class BatchSplit:
+    """Forward and backward of a layer list with the batch's rows split over ``workers`` threads."""
+
+    def __init__(self, layers: Sequence[Any], grads: np.ndarray, workers: int) -> None:
+        for i, layer in enumerate(layers):
+            if not getattr(layer, "batch_independent", True):
+                raise ValueError(
+                    f"workers={workers}: layer {i} {layer!r} mixes the rows of a batch (batch statistics or "
+                    "random draws), so the batch cannot be split over threads; use workers=1"
+                )
+        self.layers, self.grads = list(layers), grads
+        self.replicas = [replicate(self.layers, grads) for _ in range(workers - 1)]
+        self.rows = 0  # rows of the last split forward (0: the last forward was not split)
+        self._parts: list[slice] = []
+
+    def chains(self) -> list[list[Any]]:
+        return [self.layers, *(layers for layers, _ in self.replicas)]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        chains = self.chains()
+        for layers in chains[1:]:  # follow the net's train/eval mode
+            for mine, theirs in zip(layers, self.layers, strict=True):
+                mine.training = theirs.training
+        self._parts = rows = chunks(len(x), len(chains))
+        self.rows = len(x)
+
+        def forward(layers: list[Any], part: slice) -> np.ndarray:
+            h = x[part]
+            for layer in layers:
+                h = layer.forward(h)
+            return h
+
+        with blas_threads(1):
+            outs = run([lambda c=c, r=r: forward(c, r) for c, r in zip(chains, rows, strict=True)])
+        return np.concatenate(outs)
+
+    def backward(self, grad: np.ndarray, input_grad: bool, first: int = 0) -> np.ndarray | None:
+        """As ``Net.backward``: stop at layer ``first``; each replica copies the net's ``input_grad`` flags."""
+        if len(grad) != self.rows:
+            raise ValueError(f"backward got a gradient for {len(grad)} rows; the last forward had {self.rows}")
+
+        def backward(layers: list[Any], part: slice) -> np.ndarray | None:
+            for mine, theirs in zip(layers, self.layers, strict=True):
+                mine.input_grad = theirs.input_grad
+            g = grad[part]
+            for layer in reversed(layers[first:]):
+                g = layer.backward(g)
+            return g
+
+        with blas_threads(1):
+            dxs = run([lambda c=c, r=r: backward(c, r) for c, r in zip(self.chains(), self._parts, strict=True)])
+        for _, own in self.replicas:  # dL/dW is a sum over rows: add the chunks' sums
+            self.grads += own
+        return np.concatenate(dxs) if input_grad else None
+
+    def free_scratch(self) -> None:
+        for layers, _ in self.replicas:
+            for layer in layers:
+                layer.free_scratch()
+
+
+# --- the sharded optimizer step --------------------------------------------------------------
+
+
+def optimizer_step(optimizer: Any, params: np.ndarray, grads: np.ndarray, workers: int) -> None:
+    """``optimizer.step(params, grads)``, with the vector cut into ``workers`` slices stepped in
+    parallel when the optimizer is elementwise (``optimizer.elementwise``) and its state exists.
+
+    Each slice is stepped by a shallow copy of the optimizer whose arrays of ``params``' shape
+    (its state arrays and work arrays) are replaced by views of the slice; the copies' scalars
+    (the step count ``t``, scalar state) are copied back afterwards.
+    """
+
+    def full(v: Any) -> bool:
+        return isinstance(v, np.ndarray) and v.shape == params.shape
+
+    work = {k: v for k, v in vars(optimizer).items() if full(v)}  # work arrays (and the decay mask)
+    if workers == 1 or not getattr(optimizer, "elementwise", False) or not work:
+        optimizer.step(params, grads)  # the first step allocates the state
+        return
+    shards = []
+    for part in chunks(len(params), workers, align=16):  # 64-byte boundaries for float32
+        shard = copy.copy(optimizer)
+        for name, array in work.items():
+            setattr(shard, name, array[part])
+        shard.state = {k: v[part] if full(v) else v for k, v in optimizer.state.items()}
+        shards.append((shard, part))
+    run([lambda s=s, p=p: s.step(params[p], grads[p]) for s, p in shards])
+    # Scalars (the step count t, a running product in `state`) moved the same way in every shard.
+    first = shards[0][0]
+    for name, value in vars(first).items():
+        if name not in work and name != "state":
+            setattr(optimizer, name, value)
+    for name, value in first.state.items():
+        if not full(optimizer.state[name]):
+            optimizer.state[name] = value
