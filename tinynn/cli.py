@@ -90,19 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tr.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                    help="which net: mlp (784 -> hidden... -> 10)")
+                    help="which net: mlp (784 -> hidden... -> 10) or cnn (LeNet-5; defaults lr 2e-3, 8 epochs)")
     tr.add_argument("--hidden", type=_positive_int, nargs="+", default=d["hidden"], metavar="N",
                     help="sizes of the hidden layers")
     tr.add_argument("--dropout", type=_float_in(0, 0.95), default=d["dropout"],
                     help="dropout probability after each hidden layer (0 = none)")
     tr.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
-    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=d["lr"], help="learning rate (> 0)")
+    tr.add_argument("--lr", type=_float_in(0, 10, lo_open=True), default=None,
+                    # "%(default).0s" prints nothing; it stops argparse from adding "(default: None)"
+                    help=f"learning rate (> 0) (default: {d['lr']:g}; cnn: 2e-3)%(default).0s")
     tr.add_argument("--weight-decay", type=_float_in(0, 1), default=d["weight_decay"],
                     help="weight decay (L2; decoupled for adamw)")
     tr.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
                     help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
                     "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
-    tr.add_argument("--epochs", type=_positive_int, default=d["epochs"], help="number of epochs")
+    tr.add_argument("--epochs", type=_positive_int, default=None,
+                    help=f"number of epochs (default: {d['epochs']}; cnn: 8)%(default).0s")
     tr.add_argument("--batch-size", type=_positive_int, default=d["batch_size"], help="mini-batch size")
     tr.add_argument("--val-size", type=_nonneg_int, default=d["val_size"],
                     help="training images held out for validation (the last ones; at most 10%% of them)")
@@ -169,6 +172,9 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if out.exists() and not out.is_dir():
         parser.error(f"--out {out} exists and is not a directory")
 
+    for key in ("lr", "epochs"):  # options left unset take the model's default, else the CLI's
+        if getattr(args, key) is None:
+            setattr(args, key, zoo.TRAIN_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
     tn.seed(args.seed)
     (x, y), (x_test, y_test) = _load_data(args.data)
     if args.limit is not None:
@@ -177,7 +183,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if n_val:
         x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
 
-    net = zoo.mlp(args.hidden, args.dropout)
+    net = zoo.mlp(args.hidden, args.dropout) if args.model == "mlp" else zoo.NETS[args.model]()
 
     kwargs = {"lr": args.lr}
     if args.weight_decay:
@@ -194,7 +200,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     verbose = 0 if args.quiet else 1
     if verbose:
-        print(net.summary())
+        print(net.summary(input_shape=(IMAGE_SIZE,)))
         print(f"training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
     start = time.perf_counter()
@@ -212,7 +218,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "model.npz")
     history.save(out / "history.json")
-    history.plot(out / "curves.png", title=f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}")
+    title = f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, 10]))}" if args.model == "mlp" else "LeNet-5"
+    history.plot(out / "curves.png", title=title)
     if verbose:
         per_epoch = elapsed / args.epochs
         print(f"trained in {elapsed:.1f}s ({per_epoch:.1f}s/epoch); wrote model.npz, history.json, "
@@ -230,9 +237,10 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         model = tn.Model.load(path, restore_rng=False)
     except ValueError as e:
         parser.error(str(e))
-    in_features = getattr(model.net.layers[0], "in_features", IMAGE_SIZE)
-    if in_features != IMAGE_SIZE:
-        parser.error(f"{path}: the model takes {in_features} inputs, MNIST images have {IMAGE_SIZE}")
+    try:  # any net whose first layer accepts a flat 784-pixel row (Dense, Reshape((1, 28, 28)), ...)
+        model.predict(np.zeros((1, IMAGE_SIZE), np.uint8))
+    except ValueError as e:
+        parser.error(f"{path}: the model does not take MNIST's {IMAGE_SIZE}-pixel images ({e})")
 
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:
