@@ -22,6 +22,7 @@ MIN_BYTES = 20_000  # a figure with axes, curves and a legend is far larger than
 EXPECTED = {
     "optimizer_paths.py": [f"optimizer_paths_{name}.png" for name in ("quadratic", "rosenbrock", "beale", "saddle")],
     "compare_optimizers.py": ["compare_optimizers.png"],
+    "mnist_cnn.py": ["cnn_filters.png", "cnn_feature_maps.png"],
 }
 
 
