@@ -55,15 +55,23 @@ class _Pool2D(Layer):
     def _offsets(self) -> list[tuple[int, int]]:
         return [(i, j) for i in range(self.kernel_size[0]) for j in range(self.kernel_size[1])]
 
+    def _tiles(self) -> bool:
+        """Do the windows cover the input exactly once (stride = kernel, no padding, sizes divisible)?"""
+        c, h, w, n = self._in_shape
+        (kh, kw) = self.kernel_size
+        return self.stride == self.kernel_size and not any(self.padding) and h % kh == 0 and w % kw == 0
+
     def _grad_chwn(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The (C, Ho, Wo, N) gradient and a zeroed padded (C, Hp, Wp, N) array for dL/dx."""
+        """The (C, Ho, Wo, N) gradient and a padded (C, Hp, Wp, N) array for dL/dx, zeroed unless
+        the windows tile the input (then every entry is written once)."""
         c, h, w, n = self._in_shape
         ho, wo = self._out_hw(h, w)
         if grad.shape != (n, c, ho, wo):
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, c, ho, wo)}")
         (ph, pw) = self.padding
         dxp = im.scratch(self, "dxp", (c, h + 2 * ph, w + 2 * pw, n), grad.dtype)
-        dxp.fill(0)
+        if not self._tiles():
+            dxp.fill(0)
         return im.to_chwn(grad), dxp
 
     def _crop(self, dxp: np.ndarray) -> np.ndarray:
@@ -93,7 +101,8 @@ class MaxPool2D(_Pool2D):
 
     Backward: each output's gradient goes to the one input that was the max (the first one in
     row-major window order on a tie, as torch); overlapping windows add up.
-    Forward keeps, per output pixel, the index ``k = i*kw + j`` of the winning kernel offset.
+    Forward is ``kh*kw - 1`` elementwise ``np.maximum`` of the window slices. Backward finds the
+    winner by comparing each slice with ``y`` again, in order, skipping outputs already served.
     """
 
     fill = -np.inf
@@ -102,27 +111,35 @@ class MaxPool2D(_Pool2D):
         xp, out_hw = self._prepare(x)
         c, _, _, n = self._in_shape
         out = im.scratch(self, "out", (c, *out_hw, n), xp.dtype)
-        arg = self._arg = im.scratch(self, "arg", out.shape, np.uint8 if len(self._offsets()) < 256 else np.int32)
-        bigger = im.scratch(self, "bigger", out.shape, np.bool_)
-        for k, (i, j) in enumerate(self._offsets()):
-            win = im.window(xp, i, j, self.stride, out_hw)
-            if k == 0:
-                out[...] = win
-                arg.fill(0)
-                continue
-            np.greater(win, out, out=bigger)  # strictly: the first max keeps a tie
-            np.copyto(out, win, where=bigger)
-            arg[bigger] = k
+        wins = [im.window(xp, i, j, self.stride, out_hw) for i, j in self._offsets()]
+        if len(wins) == 1:
+            out[...] = wins[0]
+        else:
+            np.maximum(wins[0], wins[1], out=out)
+        for win in wins[2:]:
+            np.maximum(out, win, out=out)
+        self._xp, self._out = xp, out  # xp is the previous layer's output (or our padded copy): kept as is
         return im.to_nchw(out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         g, dxp = self._grad_chwn(grad)
         out_hw = g.shape[1:3]
-        hit = im.scratch(self, "hit", g.shape, g.dtype)
-        for k, (i, j) in enumerate(self._offsets()):
-            np.equal(self._arg, k, out=hit)  # 1.0 where offset k won
-            hit *= g
-            im.window(dxp, i, j, self.stride, out_hw)[...] += hit
+        hit = im.scratch(self, "hit", g.shape, np.bool_)
+        free = im.scratch(self, "free", g.shape, np.bool_)  # outputs whose max is not found yet
+        free.fill(True)
+        share = im.scratch(self, "share", g.shape, g.dtype)
+        offsets, tiles = self._offsets(), self._tiles()
+        for k, (i, j) in enumerate(offsets):
+            np.equal(im.window(self._xp, i, j, self.stride, out_hw), self._out, out=hit)
+            hit &= free  # a tie: only the first max in the window gets the gradient
+            if k < len(offsets) - 1:
+                free ^= hit
+            target = im.window(dxp, i, j, self.stride, out_hw)
+            if tiles:  # each input pixel is in exactly one window: write, no zeroing, no add
+                np.multiply(g, hit, out=target)
+            else:
+                np.multiply(g, hit, out=share)
+                target += share
         return self._crop(dxp)
 
 
@@ -149,6 +166,11 @@ class AvgPool2D(_Pool2D):
         g, dxp = self._grad_chwn(grad)
         share = im.scratch(self, "share", g.shape, g.dtype)
         np.multiply(g, 1.0 / (self.kernel_size[0] * self.kernel_size[1]), out=share)
+        tiles = self._tiles()
         for i, j in self._offsets():
-            im.window(dxp, i, j, self.stride, g.shape[1:3])[...] += share
+            target = im.window(dxp, i, j, self.stride, g.shape[1:3])
+            if tiles:
+                target[...] = share
+            else:
+                target += share
         return self._crop(dxp)
