@@ -225,3 +225,30 @@ def test_bad_arguments(make, match) -> None:
 def test_bad_input_shapes(layer, shape, match) -> None:
     with pytest.raises(ValueError, match=match):
         tn.Net([layer]).forward(np.ones(shape, np.float32))
+
+
+# -- the command line ---------------------------------------------------------------------------------
+
+
+def test_cli_trains_and_evaluates_a_cnn(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "tinynn", *args], capture_output=True, text=True, timeout=300)
+
+    out = tmp_path / "run"
+    proc = run("train", "--model", "cnn", "--limit", "640", "--epochs", "1", "--val-size", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Conv2D(1 -> 6, 5x5, padding=2)" in proc.stdout and "(N, 16, 5, 5)" in proc.stdout
+    assert "adam lr=0.002" in proc.stdout  # the cnn's own default, since --lr was not given
+    assert float(proc.stdout.split("test accuracy:")[1].split()[0]) > 0.2  # 5 steps: better than chance
+    proc = run("evaluate", str(out / "model.npz"), "--limit", "300")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "test accuracy:" in proc.stdout and "confusion matrix" in proc.stdout
+
+    rgb = tn.Model(tn.Net([L.Conv2D(3, 2, 3), L.Flatten()]), tn.losses.MSE(), tn.optim.SGD(lr=0.1))
+    rgb.save(tmp_path / "rgb.npz")
+    proc = run("evaluate", str(tmp_path / "rgb.npz"), "--limit", "10")
+    assert proc.returncode == 2 and "does not take MNIST's 784-pixel images" in proc.stderr
+    assert "Traceback" not in proc.stderr
