@@ -35,12 +35,12 @@ class Dense(Layer):
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
                 raise ValueError(f"Dense: {name} must be a positive integer, got {n!r}")
         self.in_features, self.out_features = int(in_features), int(out_features)
+        self.bias = bool(bias)
         try:
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
         self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
-        self.bias = bool(bias)
         if self.bias:
             self.params["b"] = b_init((self.out_features,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
