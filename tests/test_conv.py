@@ -252,3 +252,23 @@ def test_cli_trains_and_evaluates_a_cnn(tmp_path: Path) -> None:
     proc = run("evaluate", str(tmp_path / "rgb.npz"), "--limit", "10")
     assert proc.returncode == 2 and "does not take MNIST's 784-pixel images" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_conv2d_inference_in_bands_matches_training_forward() -> None:
+    """Eval mode builds im2col in bands of output rows (bounded memory); the output is the same."""
+    tn.seed(0)
+    conv = L.Conv2D(2, 3, (3, 2), stride=(2, 1), padding=1)
+    net = tn.Net([conv], dtype=np.float64)
+    x = np.random.default_rng(0).standard_normal((5, 2, 11, 7))
+    expected = net.train().forward(x)
+    row = 2 * 3 * 2 * 8 * 5  # numbers of cols per output row: (C*kh*kw) * Wo * N; Ho = 6
+    for budget in (1, 2 * row, 4 * row + 7, 10**9):  # bands of 1 row, 2 rows, 4 rows + a tail of 2, all 6
+        conv.INFERENCE_COLS = budget
+        np.testing.assert_allclose(net.eval().forward(x), expected, rtol=1e-13, atol=1e-13)
+    g = np.random.default_rng(1).standard_normal(expected.shape)
+    dx_eval, dw_eval = net.backward(g, input_grad=True), conv.grads["w"].copy()  # cols rebuilt for backward
+    net.train().forward(x)
+    np.testing.assert_allclose(net.backward(g, input_grad=True), dx_eval, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(conv.grads["w"], dw_eval, rtol=1e-13, atol=1e-13)
+    with pytest.raises(RuntimeError, match="before forward"):
+        L.Conv2D(1, 1, 1).backward(np.ones((1, 1, 1, 1)))

@@ -54,6 +54,9 @@ class Conv2D(Layer):
     Default init as Dense: ``w_init="he_uniform"`` with fan_in = in_channels*kh*kw, ``b_init="zeros"``.
     """
 
+    INFERENCE_COLS = 2**21
+    """Most numbers of the im2col matrix held at once in eval mode (8 MiB in float32)."""
+
     def __init__(
         self,
         in_channels: int,
@@ -83,7 +86,6 @@ class Conv2D(Layer):
         if self.bias:
             self.params["b"] = b_init((self.out_channels,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._cols: np.ndarray | None = None
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         (kh, kw), (sh, sw), (t, b, left, r) = self.kernel_size, self.stride, self.pads
@@ -105,22 +107,32 @@ class Conv2D(Layer):
             xc = im.pad(xc, self.pads, 0, im.scratch(self, "xp", (c, h + t + b, wd + left + r, n), w.dtype))
         else:  # e.g. the net's NCHW input: one copy now beats kh*kw strided reads
             xc = im.contiguous(self, "xc", xc)
-        cols = im.im2col(xc, self.kernel_size, self.stride, (ho, wo), im.scratch(self, "cols", (c, kh, kw, ho, wo, n),
-                                                                                  w.dtype))
-        self._cols = cols.reshape(c * kh * kw, ho * wo * n)
         out = im.scratch(self, "out", (self.out_channels, ho, wo, n), w.dtype)
-        out2 = out.reshape(self.out_channels, -1)
-        np.matmul(w.reshape(self.out_channels, -1), self._cols, out=out2)
+        w2 = w.reshape(self.out_channels, -1)
+        # Training keeps all of cols for backward. Inference needs none of it afterwards, so it goes
+        # in bands of output rows: a 1024-image batch would otherwise build an 80 MB cols for LeNet.
+        band = ho if self.training else max(1, min(ho, self.INFERENCE_COLS // (c * kh * kw * wo * n)))
+        sh = self.stride[0]
+        for r0 in range(0, ho, band):
+            rows = min(band, ho - r0)
+            cols = im.scratch(self, "cols" if rows == band else "cols_tail", (c, kh, kw, rows, wo, n), w.dtype)
+            im.im2col(xc[:, sh * r0 : sh * (r0 + rows - 1) + kh], self.kernel_size, self.stride, (rows, wo), cols)
+            np.matmul(w2, cols.reshape(c * kh * kw, -1), out=out[:, r0 : r0 + rows].reshape(self.out_channels, -1))
+        self._xc, self._cols = xc, (cols.reshape(c * kh * kw, -1) if band == ho else None)
         if self.bias:
-            out2 += self.params["b"][:, None]
+            out.reshape(self.out_channels, -1)[...] += self.params["b"][:, None]
         return im.to_nchw(out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        cols, w = self._cols, self.params["w"]
-        if cols is None:
+        if not hasattr(self, "_xc"):
             raise RuntimeError(f"{self!r}: backward called before forward")
+        cols, w = self._cols, self.params["w"]
         c, h, wd, n = self._in_shape
         ho, wo = self._out_hw(h, wd)
+        (kh, kw), (t, b, left, r) = self.kernel_size, self.pads
+        if cols is None:  # the forward ran in eval mode, in bands: build the whole matrix now
+            full = im.scratch(self, "cols", (c, kh, kw, ho, wo, n), w.dtype)
+            cols = im.im2col(self._xc, self.kernel_size, self.stride, (ho, wo), full).reshape(c * kh * kw, -1)
         if grad.shape != (n, self.out_channels, ho, wo):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, self.out_channels, ho, wo)}"
@@ -137,7 +149,6 @@ class Conv2D(Layer):
             np.matmul(g, ones, out=self.grads["b"])
         if not self.input_grad:
             return None
-        (kh, kw), (t, b, left, r) = self.kernel_size, self.pads
         dcols = im.scratch(self, "dcols", (c, kh, kw, ho, wo, n), w.dtype)
         np.matmul(w.reshape(self.out_channels, -1).T, g, out=dcols.reshape(c * kh * kw, -1))
         dxp = im.col2im(dcols, self.kernel_size, self.stride, im.scratch(self, "dxp", (c, h + t + b, wd + left + r, n),
