@@ -51,6 +51,7 @@ class Conv2D(Layer):
     adds every column of ``dL/dcols`` back onto the pixels it was copied from: ``dL/dx``.
 
     Inside, arrays are (C, H, W, N) (batch innermost; see ``_im2col``); the output is an NCHW view.
+    In eval mode ``cols`` is built in bands of output rows, at most ``INFERENCE_COLS`` numbers at once.
     Default init as Dense: ``w_init="he_uniform"`` with fan_in = in_channels*kh*kw, ``b_init="zeros"``.
     """
 
