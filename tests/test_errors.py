@@ -154,24 +154,30 @@ def test_reshape_wrong_input_size():
 
 
 def _every_layer():
+    """Every built-in layer with an input shape it takes: (layer, x shape)."""
     from tinynn import layers as L
 
-    return [L.Dense(3, 2), L.ReLU(), L.LeakyReLU(0.1), L.Sigmoid(), L.Tanh(), L.GELU(), L.Softmax(),
+    flat = [L.Dense(3, 2), L.ReLU(), L.LeakyReLU(0.1), L.Sigmoid(), L.Tanh(), L.GELU(), L.Softmax(),
             L.Dropout(0.5), L.BatchNorm1d(3), L.Flatten(), L.Reshape((3,))]  # fmt: skip
+    return [*((layer, (4, 3)) for layer in flat),
+            (L.Conv2D(1, 2, 3), (4, 1, 5, 5)), (L.MaxPool2D(2), (4, 1, 4, 4)), (L.AvgPool2D(2), (4, 1, 4, 4)),
+            (L.BatchNorm2d(3), (4, 3, 2, 2)), (L.RNN(3, 2), (4, 5, 3)), (L.LSTM(3, 2), (4, 5, 3)),
+            (L.GRU(3, 2), (4, 5, 3))]  # fmt: skip
 
 
-@pytest.mark.parametrize("layer", _every_layer(), ids=lambda layer: type(layer).__name__)
-def test_backward_before_forward_names_the_layer(layer):
-    with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\(.*backward called before forward"):
-        layer.backward(np.ones((4, 2 if type(layer).__name__ == "Dense" else 3), np.float32))
-    layer.forward(np.ones((4, 3), np.float32))
+@pytest.mark.parametrize("layer, shape", _every_layer(), ids=lambda v: type(v).__name__ if hasattr(v, "params") else "")
+def test_backward_before_forward_names_the_layer(layer, shape):
+    x = np.ones(shape, np.float32)
+    out_shape = layer.forward(x).shape
     layer.free_scratch()  # the cache goes with the scratch arrays
-    with pytest.raises(RuntimeError, match="backward called before forward"):
-        layer.backward(np.ones((4, 2 if type(layer).__name__ == "Dense" else 3), np.float32))
+    fresh = type(layer)(**layer.get_config())
+    for one in (fresh, layer):
+        with pytest.raises(RuntimeError, match=rf"{type(layer).__name__}\(.*backward called before forward"):
+            one.backward(np.ones(out_shape, np.float32))
 
 
 def test_every_registered_layer_is_covered_above():
-    assert {type(layer).__name__ for layer in _every_layer()} == set(tn.layers.LAYERS)
+    assert {type(layer).__name__ for layer, _ in _every_layer()} == set(tn.layers.LAYERS)
 
 
 @pytest.mark.parametrize(
@@ -204,7 +210,7 @@ def test_fit_evaluate_predict_use_it_too():
 
 
 def test_get_config_from_config_everywhere():
-    for layer in _every_layer():
+    for layer, _ in _every_layer():
         again = type(layer).from_config(layer.get_config())
         assert type(again) is type(layer) and again.get_config() == layer.get_config()
     for loss in (tn.losses.MSE(), tn.losses.Huber(2.0), tn.losses.SoftmaxCrossEntropy(label_smoothing=0.1)):

@@ -29,6 +29,7 @@ EXPECTED = {
     "learning_rate.py": [f"learning_rate_{name}.png" for name in ("range_test", "schedules", "batch_size")],
     "debugging.py": [f"debugging_{name}.png" for name in ("overfit_one_batch", "gradient_norms", "dead_relus")],
     "mnist_rnn.py": ["rnn_gradient_reach.png"],
+    "mnist_cnn.py": ["cnn_filters.png", "cnn_feature_maps.png"],
 }
 
 

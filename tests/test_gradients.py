@@ -157,6 +157,12 @@ GRADCHECK_TABLE = {name: "tests/test_gradients.py::test_layer_gradients_random_s
                    ["Dense", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten",
                     "Reshape", "BatchNorm1d"]}
 GRADCHECK_TABLE.update({name: "tests/test_recurrent.py::test_recurrent_gradients" for name in ["RNN", "LSTM", "GRU"]})
+GRADCHECK_TABLE |= {
+    "Conv2D": "tests/test_conv.py::test_conv2d_gradients",
+    "MaxPool2D": "tests/test_conv.py::test_pooling_gradients",
+    "AvgPool2D": "tests/test_conv.py::test_pooling_gradients",
+    "BatchNorm2d": "tests/test_conv.py::test_batchnorm2d_gradients",
+}
 
 
 def test_every_registered_layer_is_gradient_checked():

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from . import zoo
 from .fileio import atomic_write
 
 IMAGE_SIZE, NUM_CLASSES = 784, 10
@@ -34,10 +35,8 @@ DEFAULTS = {
     "out": "runs/mnist",
     "gradient_clip": None,
 }
-# Where a net trains best with other settings; used when the user does not give the option.
-# lstm: a recurrent net tolerates a larger step, and clipping the gradient norm guards it
-# against the rare exploding batch (see docs/recurrent.md).
-MODEL_DEFAULTS: dict[str, dict] = {"lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0}}
+# Where a net trains best with other settings (used when the user does not give the option).
+MODEL_DEFAULTS = zoo.TRAIN_DEFAULTS
 
 MAX_PARAMS = 50_000_000
 """Largest net ``tinynn train`` builds: 200 MB of float32 weights, ~1 GB with gradients and Adam's moments."""
@@ -95,12 +94,13 @@ class CommandError(Exception):
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of one run (``RUN_OPTIONS``, plus ``--data``), as ``tinynn train`` takes them."""
-    from . import optim, zoo
+    from . import optim
 
     optimizers = sorted(optim.OPTIMIZERS)
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                        help="which net: mlp (784 -> hidden... -> 10); lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
+                        help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
+                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help="sizes of the hidden layers (mlp only)")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],

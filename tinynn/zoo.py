@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .layers import LSTM, Dense, Dropout, Layer, ReLU, Reshape
+from .layers import LSTM, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Reshape
 from .net import Net
 
 IMAGE_SIZE, NUM_CLASSES = 784, 10
@@ -27,10 +27,36 @@ def mlp(hidden: Sequence[int] = (256, 128), dropout: float = 0.1) -> Net:
     return Net(layers)
 
 
+def lenet5() -> Net:
+    """LeNet-5 (LeCun et al. 1998), ReLU variant, for flat 784-pixel rows:
+
+    reshape to 1x28x28 -> conv 5x5 1->6 padding 2 -> max-pool 2 -> conv 5x5 6->16 -> max-pool 2
+    -> 400 -> 120 -> 84 -> 10. Max-pool comes before ReLU: ``max`` and ``ReLU`` commute, so the net is
+    the same function as conv-ReLU-pool, with ReLU working on a 4x smaller array.
+    """
+    return Net([
+        Reshape((1, 28, 28)),
+        Conv2D(1, 6, 5, padding=2), MaxPool2D(2), ReLU(),  # 6x28x28 -> 6x14x14
+        Conv2D(6, 16, 5), MaxPool2D(2), ReLU(),  # 16x10x10 -> 16x5x5
+        Flatten(),
+        Dense(400, 120), ReLU(),
+        Dense(120, 84), ReLU(),
+        Dense(84, NUM_CLASSES),
+    ])  # fmt: skip
+
+
 def lstm(hidden_size: int = 128) -> Net:
     """Each image read as 28 time steps of 28 pixels (one row per step): LSTM -> last state -> Dense 10."""
     return Net([Reshape((28, 28)), LSTM(28, hidden_size), Dense(hidden_size, NUM_CLASSES)])
 
 
-NETS: dict[str, Callable[..., Net]] = {"mlp": mlp, "lstm": lstm}
+NETS: dict[str, Callable[..., Net]] = {"mlp": mlp, "cnn": lenet5, "lstm": lstm}
 """Builders by the name ``--model`` takes."""
+
+TRAIN_DEFAULTS: dict[str, dict[str, float]] = {
+    "cnn": {"lr": 2e-3, "epochs": 10},
+    # A recurrent net tolerates a larger step, and clipping the gradient norm guards it against
+    # the rare exploding batch (see docs/recurrent.md).
+    "lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0},
+}
+"""Training options whose default differs from the CLI's (MLP) one, per net."""

@@ -15,6 +15,7 @@ from .base import Layer, Shape, register_layer
 class Dense(Layer):
     """Fully connected layer: ``y = x @ w + b`` with ``w`` of shape (in_features, out_features).
 
+    ``bias=False`` drops ``b`` (``y = x @ w``), as torch allows.
     Backward, for ``g = dL/dy``: ``dL/dw = x.T @ g``, ``dL/db = sum_batch g``, ``dL/dx = g @ w.T``.
     ``x.T`` and ``w.T`` are views: BLAS reads them transposed, nothing is copied.
 
@@ -28,18 +29,21 @@ class Dense(Layer):
         self,
         in_features: int,
         out_features: int,
+        bias: bool = True,
         w_init: str | initializers.Initializer = "he_uniform",
         b_init: str | initializers.Initializer = "zeros",
     ) -> None:
         super().__init__()
         self.in_features = check_int(in_features, "in_features", where="Dense")
         self.out_features = check_int(out_features, "out_features", where="Dense")
+        self.bias = bool(bias)
         try:
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
         self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
-        self.params["b"] = b_init((self.out_features,), np.float32)
+        if self.bias:
+            self.params["b"] = b_init((self.out_features,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -50,7 +54,8 @@ class Dense(Layer):
         self._x = x
         out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
-        out += self.params["b"]
+        if self.bias:
+            out += self.params["b"]
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
@@ -61,10 +66,11 @@ class Dense(Layer):
                 f"expected {(x.shape[0], self.out_features)}"
             )
         np.matmul(x.T, grad, out=self.grads["w"])
-        # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
-        ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
-        ones.fill(1)
-        np.matmul(ones, grad, out=self.grads["b"])
+        if self.bias:
+            # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
+            ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
+            ones.fill(1)
+            np.matmul(ones, grad, out=self.grads["b"])
         if not self.input_grad:
             return None
         dx = self._scratch_array("dx", x.shape, w.dtype)
@@ -75,7 +81,10 @@ class Dense(Layer):
         return (input_shape[0], self.out_features)
 
     def get_config(self) -> dict[str, Any]:
-        return {"in_features": self.in_features, "out_features": self.out_features}
+        config: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features}
+        if not self.bias:  # only when off, so configs of older checkpoints stay identical
+            config["bias"] = False
+        return config
 
     def __repr__(self) -> str:
-        return f"Dense({self.in_features} -> {self.out_features})"
+        return f"Dense({self.in_features} -> {self.out_features}{'' if self.bias else ', bias=False'})"

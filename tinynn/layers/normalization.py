@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_int
-from .base import Layer, register_layer
+from .base import Layer, Shape, register_layer
 
 
 @register_layer
@@ -30,11 +30,11 @@ class BatchNorm1d(Layer):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
-        num_features = check_int(num_features, "num_features", where="BatchNorm1d")
+        num_features = check_int(num_features, "num_features", where=type(self).__name__)
         if eps <= 0:
-            raise ValueError(f"BatchNorm1d: eps must be > 0, got {eps}")
+            raise ValueError(f"{type(self).__name__}: eps must be > 0, got {eps}")
         if not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1], got {momentum}")
+            raise ValueError(f"{type(self).__name__}: momentum must be in [0, 1], got {momentum}")
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
         self.params = {"gamma": np.ones(num_features, np.float32), "beta": np.zeros(num_features, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
@@ -45,6 +45,13 @@ class BatchNorm1d(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._expect_2d(x, self.num_features)
+        return self._normalize(x)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        return self._backward(grad)
+
+    def _normalize(self, x: np.ndarray) -> np.ndarray:
+        """The layer on an (M, C) matrix: statistics per column over its M rows."""
         gamma = self.params["gamma"]
         if x.dtype != gamma.dtype:
             x = x.astype(gamma.dtype)
@@ -72,8 +79,8 @@ class BatchNorm1d(Layer):
         out += self.params["beta"]
         return out
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
-        (xhat, inv_std), gamma = self._cached(), self.params["gamma"]
+    def _backward(self, grad: np.ndarray) -> np.ndarray:
+        (xhat, inv_std, *_), gamma = self._cached(), self.params["gamma"]
         n = grad.shape[0]
         np.sum(grad, axis=0, out=self.grads["beta"])
         np.einsum("ij,ij->j", grad, xhat, out=self.grads["gamma"])
@@ -90,3 +97,32 @@ class BatchNorm1d(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+
+
+@register_layer
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of NCHW images per channel: BatchNorm1d over all N*H*W pixels.
+
+    Each channel's mean and variance are taken over the batch and both spatial axes, so the
+    layer is BatchNorm1d applied to the (N*H*W, C) matrix of pixels; the running variance is
+    unbiased with ``n = N*H*W``, as torch's ``BatchNorm2d``.
+    """
+
+    cache = (*BatchNorm1d.cache, "_shape")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"{self!r} got input of shape {x.shape}; expected (batch, {self.num_features}, height, width)"
+            )
+        n, c, h, w = self._shape = x.shape
+        out = self._normalize(x.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return out.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        *_, (n, c, h, w) = self._cached()
+        dx = self._backward(grad.transpose(0, 2, 3, 1).reshape(n * h * w, c))
+        return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return input_shape

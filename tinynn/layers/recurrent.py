@@ -64,6 +64,8 @@ class _Recurrent(Layer):
 
     gates = 1
 
+    cache = ("_x",)
+
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
@@ -84,7 +86,6 @@ class _Recurrent(Layer):
         self.params["b_x"] = block[n_in + h]
         self.params["b_h"] = block[n_in + h + 1]
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self._x: np.ndarray | None = None
 
     # --- the one matrix W = [w_x; w_h; b_x; b_h] and its gradient --------------------------
 
@@ -133,9 +134,8 @@ class _Recurrent(Layer):
         return x if x.dtype == dtype else x.astype(dtype)
 
     def _check_grad(self, grad: np.ndarray) -> None:
-        if self._x is None:
-            raise RuntimeError(f"{self!r}: backward called before forward")
-        n, t = self._x.shape[:2]
+        (x,) = self._cached()
+        n, t = x.shape[:2]
         want = (n, t, self.hidden_size) if self.return_sequences else (n, self.hidden_size)
         if grad.shape != want:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {want}")

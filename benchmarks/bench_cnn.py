@@ -1,0 +1,193 @@
+"""The convolution workload: one MNIST epoch of LeNet-5 (``zoo.lenet5``), tinynn vs PyTorch 2.x.
+
+    python benchmarks/bench_cnn.py                       # table on stdout, progress on stderr
+    python benchmarks/bench_cnn.py --epochs 3 --limit 12800 --no-rss   # a quick look
+
+One epoch = one shuffled pass over the 60,000 training images in batches of 128, Adam(lr=1e-3),
+float32, softmax cross-entropy; uint8 images scaled per batch in both frameworks. The nets are
+the same function: conv 5x5 1->6 pad 2, max-pool 2, ReLU, conv 5x5 6->16, max-pool 2, ReLU,
+400-120-84-10 (pool before ReLU in both).
+
+Workloads run ONE epoch each in turn, round after round, in this one process, with
+``OPENBLAS_THREAD_TIMEOUT=1`` set before numpy is imported (OpenBLAS's idle workers otherwise
+spin ~0.1 s after each call and slow whatever runs next, here torch). Reported: median epoch
+times, and the median (with min-max) of the per-round ratios tinynn / PyTorch. The "GEMM floor"
+is the step's matrix products alone, with tinynn's shapes and layouts (conv 1: forward and
+weight gradient; conv 2: forward, weight and input gradients; dense: 3 forward, 3 weight and 3
+input gradients). Last, the peak RSS of ``tinynn train --model cnn --epochs 1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs", type=int, default=5, help="timed rounds (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
+    p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--limit", type=int, default=60_000, help="training images per 'epoch' (default all)")
+    p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train --model cnn`")
+    return p.parse_args()
+
+
+def tinynn_workload(x, y) -> Callable[[], None]:
+    import tinynn as tn
+    from tinynn import zoo
+
+    model = tn.Model(zoo.lenet5(), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    batches = tn.data.BatchIterator(128)
+
+    def epoch() -> None:
+        for xb, yb in batches(x, y):
+            model.train_step(xb, yb)
+
+    return epoch
+
+
+def torch_workload(torch, x, y) -> Callable[[], None]:
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = nn.CrossEntropyLoss()
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    n = len(xt)
+
+    def epoch() -> None:
+        perm = torch.randperm(n)
+        for start in range(0, n, 128):
+            idx = perm[start : start + 128]
+            xb, yb = xt[idx].float().div_(255), yt[idx]
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    return epoch
+
+
+def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:
+    """The matrix products of each LeNet-5 step alone, as tinynn lays them out."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+
+    def a(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    def products(b: int) -> list[tuple]:
+        m1, m2 = 28 * 28 * b, 10 * 10 * b  # output pixels x batch of the two convs
+        return [
+            (a(6, 25), a(25, m1), a(6, m1)), (a(25, m1), a(m1, 6), a(25, 6)),  # conv 1: y, dw (as cols @ g.T)
+            (a(16, 150), a(150, m2), a(16, m2)), (a(150, m2), a(m2, 16), a(150, 16)),  # conv 2: y, dw
+            (a(150, 16), a(16, m2), a(150, m2)),  # conv 2: dcols = w.T @ g
+            *[(a(b, i), a(i, o), a(b, o)) for i, o in ((400, 120), (120, 84), (84, 10))],  # dense y
+            *[(a(i, b), a(b, o), a(i, o)) for i, o in ((400, 120), (120, 84), (84, 10))],  # dense dw
+            *[(a(b, o), a(o, i), a(b, i)) for i, o in ((400, 120), (120, 84), (84, 10))],  # dense dx
+        ]
+
+    sizes = [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    mats = {b: products(b) for b in set(sizes)}
+
+    def epoch() -> None:
+        for b in sizes:
+            for lhs, rhs, out in mats[b]:
+                np.matmul(lhs, rhs, out=out)
+
+    return epoch
+
+
+def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in workloads}
+    names = list(workloads)
+    for r in range(warmup + rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no workload always first
+        last = {}
+        for name in order:
+            start = time.perf_counter()
+            workloads[name]()
+            last[name] = time.perf_counter() - start
+            if r >= warmup:
+                times[name].append(last[name])
+        done = ", ".join(f"{k} {last[k]:.2f}s" for k in names)
+        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
+    return times
+
+
+def peak_rss() -> str:
+    """Peak RSS (MiB) of `python -m tinynn train --model cnn --epochs 1`, through a small probe process."""
+    sys.path.insert(0, str(HERE))
+    import bench_mnist  # same probe as the MLP benchmark
+
+    res = bench_mnist.peak_rss_mib("--model cnn --epochs 1 --quiet")
+    if "peak_rss_mib" not in res:
+        return f"| peak RSS, `{res['cmd']}` | {res.get('error')} | | |"
+    return (f"| peak RSS, `{res['cmd']}` (MiB); {res['seconds']:.0f} s, {res['last_line']} | "
+            f"{res['peak_rss_mib']:.0f} | | |")
+
+
+def main() -> None:
+    args = parse_args()
+    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "1"  # before numpy loads OpenBLAS
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+    import numpy as np
+
+    import tinynn as tn
+
+    try:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        sys.exit("bench_cnn.py compares with PyTorch: install torch (CPU) first")
+
+    (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
+    x, y = x[: args.limit], y[: args.limit]
+    tn.seed(0)
+    torch.manual_seed(0)
+    workloads = {"tinynn": tinynn_workload(x, y), "torch": torch_workload(torch, x, y),
+                 "GEMM floor": gemm_workload(len(x))}  # fmt: skip
+    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
+    print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, load average before: {' '.join(load)}",
+          file=sys.stderr)
+    t = interleaved(workloads, args.epochs, args.warmup)
+
+    med = {k: statistics.median(v) for k, v in t.items()}
+
+    def ratios(a: str, b: str) -> str:
+        r = [p / q for p, q in zip(t[a], t[b], strict=True)]
+        return f"{statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f})"
+
+    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"\nLeNet-5 epoch ({len(x):,} images, batch 128, Adam, float32), threads={args.threads}, "
+          f"torch {torch.__version__}, numpy {np.__version__}; medians of {args.epochs} interleaved rounds "
+          f"after {args.warmup} warm-up; ratios: median (min-max) of per-round ratios.\nuptime after: {uptime}\n")
+    rows = ["| measurement | tinynn | PyTorch | ratio |", "|---|---:|---:|---:|",
+            f"| epoch (s); ratio tinynn / PyTorch | {med['tinynn']:.2f} | {med['torch']:.2f} | "
+            f"{ratios('tinynn', 'torch')} |",
+            f"| GEMM-only epoch: the step's matrix products alone, numpy (s) | {med['GEMM floor']:.2f} | | |",
+            f"| epoch / GEMM-only epoch | {ratios('tinynn', 'GEMM floor')} | {ratios('torch', 'GEMM floor')} | |"]
+    if not args.no_rss:
+        print("peak RSS of `tinynn train --model cnn --epochs 1` ...", file=sys.stderr)
+        rows.append(peak_rss())
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Train LeNet-5 on MNIST (the run of `tinynn train --model cnn`) and draw what it learned.
+
+    python examples/mnist_cnn.py --out docs/figures           # ~99% test accuracy, 8 epochs
+    python examples/mnist_cnn.py --quick --out /tmp/cnn      # seconds, 1024 images (a smoke test)
+    python examples/mnist_cnn.py --load runs/cnn/model.npz --out docs/figures   # draw a trained model
+
+Writes two figures into --out: cnn_filters.png (the six learned 5x5 first-layer filters) and
+cnn_feature_maps.png (one test digit and what each conv layer makes of it).
+"""
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tinynn as tn  # noqa: E402
+from tinynn import zoo  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--quick", action="store_true", help="1 epoch on 1024 images")
+parser.add_argument("--out", default=".", help="folder for the PNG figures")
+parser.add_argument("--load", metavar="MODEL", help="draw this checkpoint instead of training")
+args = parser.parse_args()
+out = Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+tn.seed(0)
+
+(x_train, y_train), (x_test, y_test) = tn.data.load_mnist(dtype=np.uint8)  # uint8; scaled per batch
+if args.quick:
+    (x_train, y_train), (x_test, y_test) = (x_train[:1024], y_train[:1024]), (x_test[:500], y_test[:500])
+
+if args.load:
+    model = tn.Model.load(args.load, restore_rng=False)
+else:
+    net = zoo.lenet5()  # Reshape((1, 28, 28)) first: flat 784-pixel rows go straight in
+    print(net.summary(input_shape=(784,)))
+    epochs, batch_size = (1 if args.quick else 8), 128
+    optimizer = tn.optim.Adam(lr=2e-3)
+    steps = epochs * -(-len(x_train) // batch_size)
+    schedule = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)  # per batch, down to 0
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, scheduler=schedule, scheduler_step="batch")
+
+scores = model.evaluate(x_test, y_test)
+print(f"test accuracy: {scores['accuracy']:.4f}  (loss {scores['loss']:.4f})")
+
+# -- the learned first-layer filters: w of the first Conv2D, (6, 1, 5, 5) --------------------------
+layers = model.net.layers
+convs = [i for i, layer in enumerate(layers) if isinstance(layer, tn.layers.Conv2D)]
+w = layers[convs[0]].params["w"][:, 0]
+fig, axes = plt.subplots(1, len(w), figsize=(12, 3.2), dpi=110)
+limit = np.abs(w).max()
+for k, (ax, f) in enumerate(zip(axes, w, strict=True)):
+    im = ax.imshow(f, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_title(f"filter {k}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.colorbar(im, ax=list(axes), shrink=0.8, label="weight")
+fig.suptitle("LeNet-5 first-layer filters (5x5; red: positive, blue: negative weights)")
+fig.savefig(out / "cnn_filters.png")
+plt.close(fig)
+
+# -- feature maps of one test digit: the output of each conv layer ---------------------------------
+model.net.eval()
+digit = x_test[:1]
+h, maps = digit.astype(np.float32) / 255, {}
+for i, layer in enumerate(layers):
+    h = layer.forward(h)
+    if i in convs:
+        maps[i] = np.array(h[0])  # copy: layers reuse their output buffers
+first, second = maps[convs[0]], maps[convs[1]]
+cols = 8
+fig, axes = plt.subplots(3, cols, figsize=(13, 5.6), dpi=110)
+for ax in axes.ravel():
+    ax.axis("off")
+axes[0, 0].imshow(digit.reshape(28, 28), cmap="gray_r")
+axes[0, 0].set_title(f"input (label {y_test[0]})")
+for k, fm in enumerate(first):
+    axes[0, k + 1].imshow(fm, cmap="viridis")
+    axes[0, k + 1].set_title(f"conv1 map {k}", fontsize=9)
+for k, fm in enumerate(second):
+    ax = axes[1 + k // cols, k % cols]
+    ax.imshow(fm, cmap="viridis")
+    ax.set_title(f"conv2 map {k}", fontsize=9)
+fig.suptitle("Feature maps of one test digit: conv 1 (6 x 28x28, before pooling), conv 2 (16 x 10x10)")
+fig.tight_layout()
+fig.savefig(out / "cnn_feature_maps.png")
+plt.close(fig)
+print(f"wrote cnn_filters.png and cnn_feature_maps.png to {out}")
