@@ -71,6 +71,8 @@ class History(Callback):
         for key, values in history.items():
             if not isinstance(values, list) or len(values) != len(epoch):
                 raise ValueError(f"History {key!r} must be a list with one value per epoch ({len(epoch)})")
+            if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+                raise ValueError(f"History {key!r} must hold numbers (or null)")
         return cls({k: [math.nan if v is None else float(v) for v in vs] for k, vs in history.items()}, epoch)
 
     def to_json(self) -> str:

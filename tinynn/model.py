@@ -289,7 +289,10 @@ class Model:
         file and the problem.
         """
         ckpt = load_checkpoint(path, optimizer=optimizer)
-        model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
+        try:
+            model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"cannot load checkpoint {path}: {e}") from None
         model.scheduler, model.scheduler_step = ckpt.scheduler, ckpt.scheduler_step
         model.epoch, model.history = ckpt.epoch, ckpt.history
         if restore_rng:

@@ -5,7 +5,7 @@ One module per family, from simple to complex: ``base`` (the Layer class and the
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import LAYERS, Layer, Shape, from_config, register_layer
+from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_layer
 from .dense import Dense
 from .dropout import Dropout
 from .normalization import BatchNorm1d
@@ -27,5 +27,6 @@ __all__ = [
     "Softmax",
     "Tanh",
     "from_config",
+    "param_shapes",
     "register_layer",
 ]
