@@ -56,7 +56,8 @@ _TEXTS = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_c
 _REQUIRED = (*_TEXTS, "params")
 _GROUPS = ("net_state/", "optim_state/", "sched_state/")
 _TRAINING = {"epoch", "scheduler_step", "gradient_clip", "history"}
-_MAX_TEXT = 2**24  # bytes a text entry may hold (numpy stores 4 per character): 4 Mi characters of JSON
+_MAX_TEXT = 2**22  # bytes a text entry may hold (numpy stores 4 per character): 1 Mi characters of JSON
+_MAX_DEFLATE = 1032  # deflate's largest possible expansion ratio
 _SCALAR = 64  # bytes of a number entry
 
 
@@ -161,10 +162,18 @@ class _Reader:
             raise self.error(f"not a readable .npz archive ({type(e).__name__}: {e})") from None
         self.names: dict[str, zipfile.ZipInfo] = {}
         try:
+            disk = path.stat().st_size
             for info in self.zip.infolist():
                 key = info.filename.removesuffix(".npy")
                 if key == info.filename or key in self.names:
                     raise self.error(f"not a readable .npz archive (entry {info.filename!r})")
+                # What an entry may inflate to: its stored bytes, or deflate's most (1032:1).
+                ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _MAX_DEFLATE}.get(info.compress_type)
+                if ratio is None or info.compress_size > disk or info.file_size > ratio * info.compress_size:
+                    raise self.error(
+                        f"not a readable .npz archive (entry {info.filename!r}: {info.file_size:,} bytes "
+                        f"from {info.compress_size:,}, compression type {info.compress_type})"
+                    )
                 self.names[key] = info
             if "tinynn_format" not in self.names:
                 raise self.error("not a tinynn checkpoint (no 'tinynn_format' marker)")
@@ -214,10 +223,11 @@ class _Reader:
                 shape, _, dtype = read_header(f)
                 if dtype.hasobject:
                     raise self.error(f"entry {key!r} holds pickled (object) data, which tinynn refuses to load")
-                if math.prod(shape) * dtype.itemsize > max_bytes:
+                stored = self.names[key].file_size
+                if math.prod(shape) * dtype.itemsize > min(max_bytes, stored):
                     raise self.error(
-                        f"entry {key!r} declares a {dtype} array of shape {shape}, larger than the "
-                        f"{max_bytes:,} bytes its place in the checkpoint allows"
+                        f"entry {key!r} declares a {dtype} array of shape {shape}: more than its place in "
+                        f"the checkpoint allows ({max_bytes:,} bytes) or its {stored:,} bytes in the archive"
                     )
             with self.zip.open(self.names[key]) as f:
                 return fmt.read_array(f, allow_pickle=False)
@@ -273,7 +283,14 @@ def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoin
     ``optimizer``: use this one as given (see ``Model.load`` for the rule) instead of rebuilding
     the saved one.
     """
-    with _Reader(Path(path)) as r:
+    try:
+        return _load(Path(path), optimizer)
+    except _FileError as e:
+        raise ValueError(str(e)) from None
+
+
+def _load(path: Path, optimizer: Any) -> Checkpoint:
+    with _Reader(path) as r:
         net = _net(r)
         with r.reading("loss in 'loss_config'"):
             name, config, _ = r.typed("loss_config")
