@@ -45,7 +45,7 @@ import numpy as np
 
 from . import losses, optim, rng
 from .callbacks import SchedulerCallback, check_interval
-from .checks import check_int
+from .checks import check_int, check_positive
 from .fileio import atomic_write
 from .history import History
 from .net import Net
@@ -344,10 +344,9 @@ def _training(r: _Reader) -> tuple[int, str, float | None, History]:
     with r.reading("'training' entry"):
         epoch = check_int(training["epoch"], "epoch", 0)
         scheduler_step = check_interval(training["scheduler_step"], "scheduler_step")
-        if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0):
-            raise ValueError(f"gradient_clip must be > 0 or null, got {clip!r}")  # Model's rule
+        clip = None if clip is None else check_positive(clip, "gradient_clip (or null)")
         history = History.from_dict(training["history"])
-    return epoch, scheduler_step, None if clip is None else float(clip), history
+    return epoch, scheduler_step, clip, history
 
 
 _TINYNN_OPTIMIZERS = {cls.__name__: cls for cls in optim.OPTIMIZERS.values()}

@@ -1,4 +1,4 @@
-"""The one validator for integer arguments (sizes, counts, epochs): a clear ValueError or the int."""
+"""The validators for integer arguments (sizes, counts, epochs) and positive numbers: a ValueError or the value."""
 
 from __future__ import annotations
 
@@ -21,3 +21,13 @@ def check_int(value: Any, name: str, minimum: int = 1, where: str = "") -> int:
     if value >= 2**63:
         raise ValueError(f"{where}{name} must be below 2**63, got an integer of {int(value).bit_length()} bits")
     return int(value)
+
+
+def check_positive(value: Any, name: str, where: str = "") -> float:
+    """``value`` as a ``float`` if it is a number (not a bool) ``> 0``; NaN is refused. Else a ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
+        raise ValueError(f"{where + ': ' if where else ''}{name} must be a number > 0, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{where + ': ' if where else ''}{name} is too large for a float") from None

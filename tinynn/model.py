@@ -23,7 +23,7 @@ from .callbacks import (
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .checks import check_int
+from .checks import check_int, check_positive
 from .data import BatchIterator
 from .history import History
 from .losses import Loss
@@ -48,8 +48,8 @@ class Model:
             raise TypeError(f"Model: loss must be a tinynn loss (with loss_and_grad), got {loss!r}")
         if not callable(getattr(optimizer, "step", None)):
             raise TypeError(f"Model: optimizer must have a step(params, grads) method, got {optimizer!r}")
-        if gradient_clip is not None and not gradient_clip > 0:
-            raise ValueError(f"Model: gradient_clip must be > 0 or None, got {gradient_clip}")
+        if gradient_clip is not None:
+            gradient_clip = check_positive(gradient_clip, "gradient_clip (or None)", "Model")
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.gradient_clip = gradient_clip
         # Training state carried by save/load so a run can resume where it stopped.
