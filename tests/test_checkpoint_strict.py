@@ -11,6 +11,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import tinynn as tn
 from tinynn.layers import LAYERS, BatchNorm1d, Dense, Layer, ReLU
@@ -273,6 +275,10 @@ def peak_mib(fn) -> float:
     return peak / 2**20
 
 
+def test_tracemalloc_sees_numpy_allocations():  # else the peaks measured below would prove nothing
+    assert peak_mib(lambda: np.empty(2**23)) >= 64
+
+
 def test_a_huge_architecture_is_refused_before_it_is_built(good, tmp_path, monkeypatch):
     bad = craft(good, tmp_path / "bad.npz", net_config=layers_edit(0, "in_features", 10**6))
     bad = craft(bad, tmp_path / "bad2.npz", net_config=edit("out_features", 10**5, "layers", 0, "config"))
@@ -371,3 +377,66 @@ def test_round_trip_still_loads_and_the_rng_is_untouched(good):
     model = tn.Model.load(good, restore_rng=False)
     assert tn.rng.get_state() == before
     assert model.epoch == 2 and model.optimizer.t == 8 and model.scheduler.last_epoch == 2
+
+
+# --- any JSON anywhere: a ValueError or a good load, never another exception -----------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.sampled_from([10**4000, -(10**4000), 2**63, -1, 0])
+    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
+TEXTS = ["net_config", "loss_config", "optim_config", "sched_config", "training", "rng_state"]
+
+
+def replace_somewhere(doc, value, choices):
+    """``doc`` with one node (chosen by the ``choices`` walk) replaced by ``value``."""
+    if not choices or not isinstance(doc, (dict, list)) or not doc:
+        return value
+    keys = list(doc) if isinstance(doc, dict) else list(range(len(doc)))
+    key = keys[choices[0] % len(keys)]
+    doc[key] = replace_somewhere(doc[key], value, choices[1:])
+    return doc
+
+
+@pytest.fixture(scope="module")
+def good_module(tmp_path_factory):
+    path = tmp_path_factory.mktemp("fuzz") / "good.npz"
+    save_small(path)
+    return path
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(entry=st.sampled_from(TEXTS), value=JSON_VALUES, choices=st.lists(st.integers(0, 50), max_size=5))
+def test_any_json_anywhere_is_a_value_error_or_a_good_load(good_module, tmp_path, entry, value, choices):
+    doc = replace_somewhere(text(good_module, entry), value, choices)
+    bad = craft(good_module, tmp_path / "fuzz.npz", **{entry: json.dumps(doc)})
+    try:
+        tn.Model.load(bad)
+    except ValueError as e:
+        assert f"cannot load checkpoint {bad}" in str(e)
+
+
+ARRAY_ENTRIES = ["params", "net_state/1.running_mean", "optim_state/t", "optim_state/m", "sched_state/base_lr",
+                 "sched_state/last_epoch"]  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    entry=st.sampled_from(ARRAY_ENTRIES),
+    dtype=st.sampled_from(["int8", "uint64", "float16", "float32", "float64", "bool", "complex64", "<U3", "V4"]),
+    shape=st.sampled_from([(), (0,), (3,), (2, 2), "same"]),
+    fill=st.sampled_from([0, 1, -1, 2**62, "nan"]),
+)
+def test_any_array_anywhere_is_a_value_error_or_a_good_load(good_module, tmp_path, entry, dtype, shape, fill):
+    old = np.load(io.BytesIO(entries(good_module)[entry]))
+    shape = old.shape if shape == "same" else shape
+    with np.errstate(all="ignore"):
+        arr = np.full(shape, np.nan if fill == "nan" else fill)
+        arr = arr.astype(dtype) if dtype != "V4" else np.zeros(shape, "V4")
+    bad = craft(good_module, tmp_path / "fuzz.npz", **{entry.replace("/", "__"): arr})
+    try:
+        tn.Model.load(bad)
+    except ValueError as e:
+        assert f"cannot load checkpoint {bad}" in str(e)

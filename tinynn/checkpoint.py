@@ -410,7 +410,7 @@ def _scheduler(r: _Reader, optimizer: Any, scheduler_step: str, set_lr: bool) ->
     cls = lr_scheduler.SCHEDULERS.get(name)
     if cls is None:
         raise r.error(f"scheduler class {name!r} is not a tinynn scheduler")
-    lr = optimizer.lr
+    lr = getattr(optimizer, "lr", None)
     with r.reading("scheduler in 'sched_config'/'sched_state'"):
         if not isinstance(config, dict):
             raise ValueError(f"expected a JSON object, got {type(config).__name__}")
