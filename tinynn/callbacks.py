@@ -208,10 +208,10 @@ def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     return " - ".join(parts)
 
 
-def check_interval(interval: Any, where: str = "SchedulerCallback") -> str:
+def check_interval(interval: Any, name: str = "interval", where: str = "SchedulerCallback") -> str:
     """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError."""
     if interval not in ("epoch", "batch"):
-        raise ValueError(f"{where}: interval must be 'epoch' or 'batch', got {interval!r}")
+        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
     return interval
 
 

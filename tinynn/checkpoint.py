@@ -343,7 +343,7 @@ def _training(r: _Reader) -> tuple[int, str, float | None, History]:
     clip = training["gradient_clip"]
     with r.reading("'training' entry"):
         epoch = check_int(training["epoch"], "epoch", 0)
-        scheduler_step = check_interval(training["scheduler_step"], "scheduler_step")
+        scheduler_step = check_interval(training["scheduler_step"], "scheduler_step", "training")
         clip = None if clip is None else check_positive(clip, "gradient_clip (or null)")
         history = History.from_dict(training["history"])
     return epoch, scheduler_step, clip, history

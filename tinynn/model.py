@@ -20,6 +20,7 @@ from .callbacks import (
     SchedulerCallback,
     TerminateOnNaN,
     TrainingDiverged,
+    check_interval,
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -236,8 +237,8 @@ class Model:
                 raise ValueError("fit: the scheduler drives a different optimizer than this model's")
             if not callable(getattr(scheduler, "step", None)):
                 raise TypeError(f"fit: scheduler must have a step() method, got {scheduler!r}")
-        if scheduler_step is not None and scheduler_step not in ("epoch", "batch"):
-            raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+        if scheduler_step is not None:
+            check_interval(scheduler_step, "scheduler_step", "fit")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
         built = [TerminateOnNaN(), self.history]
