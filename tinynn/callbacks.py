@@ -208,6 +208,13 @@ def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     return " - ".join(parts)
 
 
+def check_interval(interval: Any, name: str = "interval", where: str = "SchedulerCallback") -> str:
+    """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError."""
+    if interval not in ("epoch", "batch"):
+        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
+    return interval
+
+
 class SchedulerCallback(Callback):
     """Step a learning-rate scheduler after every epoch (``interval="epoch"``) or batch (``"batch"``).
 
@@ -216,8 +223,7 @@ class SchedulerCallback(Callback):
     """
 
     def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss") -> None:
-        if interval not in ("epoch", "batch"):
-            raise ValueError(f"SchedulerCallback: interval must be 'epoch' or 'batch', got {interval!r}")
+        check_interval(interval)
         if not callable(getattr(scheduler, "step", None)):
             raise TypeError(f"SchedulerCallback: scheduler must have a step() method, got {scheduler!r}")
         self.takes_metric = bool(getattr(scheduler, "takes_metric", False))

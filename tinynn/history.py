@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .callbacks import Callback
+from .checks import check_int
 from .fileio import atomic_write
 
 
@@ -66,11 +67,14 @@ class History(Callback):
             raise ValueError("History data must be an object with a 'history' mapping")
         epoch = data.get("epoch", [])
         history = data["history"]
-        if not isinstance(epoch, list) or not all(isinstance(e, int) for e in epoch):
+        if not isinstance(epoch, list):
             raise ValueError("History 'epoch' must be a list of integers")
+        epoch = [check_int(e, "epoch", 0, "History") for e in epoch]
         for key, values in history.items():
             if not isinstance(values, list) or len(values) != len(epoch):
                 raise ValueError(f"History {key!r} must be a list with one value per epoch ({len(epoch)})")
+            if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+                raise ValueError(f"History {key!r} must hold numbers (or null)")
         return cls({k: [math.nan if v is None else float(v) for v in vs] for k, vs in history.items()}, epoch)
 
     def to_json(self) -> str:

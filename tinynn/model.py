@@ -20,10 +20,11 @@ from .callbacks import (
     SchedulerCallback,
     TerminateOnNaN,
     TrainingDiverged,
+    check_interval,
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from .checks import check_int
+from .checks import check_int, check_positive
 from .data import BatchIterator
 from .history import History
 from .losses import Loss
@@ -48,8 +49,8 @@ class Model:
             raise TypeError(f"Model: loss must be a tinynn loss (with loss_and_grad), got {loss!r}")
         if not callable(getattr(optimizer, "step", None)):
             raise TypeError(f"Model: optimizer must have a step(params, grads) method, got {optimizer!r}")
-        if gradient_clip is not None and not gradient_clip > 0:
-            raise ValueError(f"Model: gradient_clip must be > 0 or None, got {gradient_clip}")
+        if gradient_clip is not None:
+            gradient_clip = check_positive(gradient_clip, "gradient_clip (or None)", "Model")
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.gradient_clip = gradient_clip
         # Training state carried by save/load so a run can resume where it stopped.
@@ -236,8 +237,8 @@ class Model:
                 raise ValueError("fit: the scheduler drives a different optimizer than this model's")
             if not callable(getattr(scheduler, "step", None)):
                 raise TypeError(f"fit: scheduler must have a step() method, got {scheduler!r}")
-        if scheduler_step is not None and scheduler_step not in ("epoch", "batch"):
-            raise ValueError(f"fit: scheduler_step must be 'epoch' or 'batch', got {scheduler_step!r}")
+        if scheduler_step is not None:
+            check_interval(scheduler_step, "scheduler_step", "fit")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
         built = [TerminateOnNaN(), self.history]
@@ -289,7 +290,10 @@ class Model:
         file and the problem.
         """
         ckpt = load_checkpoint(path, optimizer=optimizer)
-        model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
+        try:
+            model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"cannot load checkpoint {path}: {e}") from None
         model.scheduler, model.scheduler_step = ckpt.scheduler, ckpt.scheduler_step
         model.epoch, model.history = ckpt.epoch, ckpt.history
         if restore_rng:

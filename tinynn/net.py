@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .layers import Layer, from_config
+from .layers import Layer, from_config, param_shapes
 from .parallel import BatchSplit
 
 
@@ -183,9 +183,21 @@ class Net:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Net:
         """A new net with the architecture of ``config`` (parameters freshly initialised)."""
-        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
-            raise ValueError("Net config must be a dict with a 'layers' list")
-        return cls([from_config(c) for c in config["layers"]], dtype=config.get("dtype", "float32"))
+        layers, dtype = _parse_config(config)
+        return cls([from_config(c) for c in layers], dtype=dtype)
+
+    @staticmethod
+    def config_params(config: dict[str, Any]) -> tuple[list[tuple[str, tuple[int, ...]]], np.dtype]:
+        """``named_params()`` and ``dtype`` of ``Net.from_config(config)``, computed without building it.
+
+        Each layer answers with ``Layer.param_shapes``, so a checkpoint's stored arrays can be
+        checked against its architecture before anything is allocated.
+        """
+        layers, dtype = _parse_config(config)
+        named = []
+        for i, c in enumerate(layers):
+            named += [(f"{i}.{c['type']}.{name}", shape) for name, shape in param_shapes(c).items()]
+        return named, dtype
 
     def state(self) -> dict[str, np.ndarray]:
         """Every layer's ``state`` (saved, not trained: batch-norm running statistics), by ``"<layer>.<name>"``."""
@@ -201,3 +213,16 @@ class Net:
                 raise ValueError(f"layer state {name}: expected shape {own[name].shape}, got {np.shape(value)}")
             own[name][...] = value
 
+
+
+def _parse_config(config: Any) -> tuple[list[Any], np.dtype]:
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list) or not config["layers"]:
+        raise ValueError("Net config must be a dict with a non-empty 'layers' list")
+    dtype = config.get("dtype", "float32")
+    try:
+        ok = isinstance(dtype, str) and np.dtype(dtype).kind == "f"
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"Net config: dtype must name a floating-point type such as 'float32', got {dtype!r}")
+    return config["layers"], np.dtype(dtype)

@@ -27,6 +27,14 @@ def get_state() -> dict:
     return _rng.bit_generator.state
 
 
+def check_state(state: dict) -> None:
+    """A ValueError unless ``state`` is one :func:`get_state` could have returned (the generator is untouched)."""
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, KeyError, ValueError, OverflowError, AttributeError) as e:
+        raise ValueError(f"not a PCG64 generator state ({type(e).__name__}: {e})") from None
+
+
 def set_state(state: dict) -> None:
     """Restore a state from :func:`get_state`."""
     _rng.bit_generator.state = state

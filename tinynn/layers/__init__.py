@@ -6,7 +6,7 @@ One module per family, from simple to complex: ``base`` (the Layer class and the
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import LAYERS, Layer, Shape, from_config, register_layer
+from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_layer
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -38,5 +38,6 @@ __all__ = [
     "Softmax",
     "Tanh",
     "from_config",
+    "param_shapes",
     "register_layer",
 ]

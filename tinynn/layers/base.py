@@ -32,6 +32,14 @@ class Layer:
 
     ``min_train_batch``: the fewest samples a training batch may have (batch norm needs 2);
     ``Model.fit`` checks it before the first update.
+
+    ``param_shapes(config)`` (a classmethod): the shape of every parameter a layer built from
+    ``config`` would have, computed WITHOUT building it, so that loading a checkpoint can check
+    the stored arrays before allocating anything. A layer whose parameter (or state) sizes come
+    from its config (Dense, BatchNorm1d, convolutions, recurrent layers) MUST override it,
+    validating the sizes with ``check_int`` as its constructor does; the default builds the layer,
+    which is right only for layers whose constructor allocates nothing sized by the config
+    (activations, dropout, reshapes).
     """
 
     cache: tuple[str, ...] = ()
@@ -72,6 +80,14 @@ class Layer:
     def from_config(cls, config: dict[str, Any]) -> Layer:
         """A new layer built from ``get_config()``'s output (parameters freshly initialised)."""
         return cls(**config)
+
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        """``{name: shape}`` of the parameters of ``cls.from_config(config)``, in ``params`` order.
+
+        Override it in any layer with parameters (see the class docstring); this default builds the layer.
+        """
+        return {name: p.shape for name, p in cls.from_config(config).params.items()}
 
     def _cached(self) -> tuple[Any, ...]:
         """The values ``forward`` kept for ``backward`` (in ``cache`` order); an error before any forward."""
@@ -130,12 +146,32 @@ def register_layer(cls: L) -> L:
     return cls
 
 
+def _layer_class(config: Any) -> tuple[type[Layer], dict[str, Any]]:
+    """The registered class and the constructor config of ``{"type": name, "config": {...}}``."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a layer config must be a dict {{'type': ..., 'config': ...}}, got {type(config).__name__}")
+    name, args = config.get("type"), config.get("config", {})
+    if not isinstance(name, str) or name not in LAYERS:
+        raise ValueError(f"unknown layer type {name!r}; known: {', '.join(sorted(LAYERS))}")
+    if not isinstance(args, dict):
+        raise ValueError(f"bad config for layer {name}: expected a dict of arguments, got {type(args).__name__}")
+    return LAYERS[name], args
+
+
 def from_config(config: dict[str, Any]) -> Layer:
     """Rebuild a layer from ``{"type": name, "config": {...}}`` (as written by ``Net.get_config``)."""
-    name = config.get("type")
-    if name not in LAYERS:
-        raise ValueError(f"unknown layer type {name!r}; known: {', '.join(sorted(LAYERS))}")
+    cls, args = _layer_class(config)
     try:
-        return LAYERS[name].from_config(config.get("config", {}))
+        return cls.from_config(args)
     except TypeError as e:
-        raise ValueError(f"bad config for layer {name}: {config.get('config')!r} ({e})") from None
+        raise ValueError(f"bad config for layer {cls.__name__}: {args!r} ({e})") from None
+
+
+def param_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """``Layer.param_shapes`` of the layer ``{"type": name, "config": {...}}`` describes, nothing built."""
+    cls, args = _layer_class(config)
+    try:
+        shapes = cls.param_shapes(args)
+    except TypeError as e:
+        raise ValueError(f"bad config for layer {cls.__name__}: {args!r} ({e})") from None
+    return {name: tuple(int(d) for d in shape) for name, shape in shapes.items()}

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
+from ..checks import check_int
 from . import _im2col as im
 from .base import Layer, Shape, register_layer
 
@@ -72,10 +73,8 @@ class Conv2D(Layer):
         b_init: str | initializers.Initializer = "zeros",
     ) -> None:
         super().__init__()
-        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
-                raise ValueError(f"Conv2D: {name} must be a positive integer, got {n!r}")
-        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.in_channels = check_int(in_channels, "in_channels", where="Conv2D")
+        self.out_channels = check_int(out_channels, "out_channels", where="Conv2D")
         self.kernel_size = im.pair(kernel_size, "Conv2D: kernel_size")
         self.stride = im.pair(stride, "Conv2D: stride")
         self.pads = conv_padding(padding, self.kernel_size, self.stride)
@@ -89,6 +88,14 @@ class Conv2D(Layer):
         if self.bias:
             self.params["b"] = b_init((self.out_channels,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        c_in = check_int(config.get("in_channels"), "in_channels", where="Conv2D")
+        c_out = check_int(config.get("out_channels"), "out_channels", where="Conv2D")
+        kh, kw = im.pair(config.get("kernel_size"), "Conv2D: kernel_size")
+        w = (c_out, c_in, kh, kw)
+        return {"w": w, "b": (c_out,)} if config.get("bias", True) else {"w": w}
 
     def _out_hw(self, h: int, w: int) -> tuple[int, int]:
         (kh, kw), (sh, sw), (t, b, left, r) = self.kernel_size, self.stride, self.pads

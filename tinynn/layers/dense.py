@@ -46,6 +46,12 @@ class Dense(Layer):
             self.params["b"] = b_init((self.out_features,), np.float32)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in = check_int(config.get("in_features"), "in_features", where="Dense")
+        n_out = check_int(config.get("out_features"), "out_features", where="Dense")
+        return {"w": (n_in, n_out), "b": (n_out,)} if config.get("bias", True) else {"w": (n_in, n_out)}
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._expect_2d(x, self.in_features)
         w = self.params["w"]

@@ -43,6 +43,11 @@ class BatchNorm1d(Layer):
             "running_var": np.ones(num_features, np.float32),
         }
 
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n = check_int(config.get("num_features"), "num_features", where="BatchNorm1d")
+        return {"gamma": (n,), "beta": (n,)}  # the running statistics (state) have the same size
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._expect_2d(x, self.num_features)
         return self._normalize(x)

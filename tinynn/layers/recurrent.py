@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..rng import get_rng
 from .base import Layer, Shape, register_layer
 
@@ -69,9 +70,8 @@ class _Recurrent(Layer):
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, n in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n <= 0:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {n!r}")
+        input_size = check_int(input_size, "input_size", where=name)
+        hidden_size = check_int(hidden_size, "hidden_size", where=name)
         if not isinstance(return_sequences, (bool, np.bool_)):
             raise ValueError(f"{name}: return_sequences must be True or False, got {return_sequences!r}")
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
@@ -165,6 +165,13 @@ class _Recurrent(Layer):
         if self.return_sequences:
             return (input_shape[0], input_shape[1] if len(input_shape) > 1 else None, self.hidden_size)
         return (input_shape[0], self.hidden_size)
+
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        n_in = check_int(config.get("input_size"), "input_size", where=cls.__name__)
+        h = check_int(config.get("hidden_size"), "hidden_size", where=cls.__name__)
+        gh = cls.gates * h
+        return {"w_x": (n_in, gh), "w_h": (h, gh), "b_x": (gh,), "b_h": (gh,)}
 
     def get_config(self) -> dict[str, Any]:
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,

@@ -19,7 +19,10 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any
 
-from .optimizer import Optimizer
+import numpy as np
+
+from ..checks import check_int
+from .optimizer import Optimizer, check_lr
 
 
 class LRScheduler:
@@ -59,9 +62,14 @@ class LRScheduler:
         return {"base_lr": self.base_lr, "last_epoch": self.last_epoch}
 
     def load_state_dict(self, d: dict[str, Any], set_lr: bool = True) -> None:
-        """Continue from a ``state_dict``; sets the optimizer's lr for ``last_epoch`` unless ``set_lr=False``."""
+        """Continue from a ``state_dict``; sets the optimizer's lr for ``last_epoch`` unless ``set_lr=False``.
+
+        Exactly the keys ``state_dict`` writes, each checked by the rule that made it (lr >= 0, counts >= 0).
+        """
+        d = _exact_keys(self, d)
+        check_lr(d["base_lr"])
+        self.last_epoch = check_int(d["last_epoch"], "last_epoch", 0, type(self).__name__)
         self.base_lr = float(d["base_lr"])
-        self.last_epoch = int(d["last_epoch"])
         if set_lr:
             self.optimizer.lr = self.lr_at(self.last_epoch)
 
@@ -309,11 +317,23 @@ class ReduceLROnPlateau(LRScheduler):
                 "cooldown_counter": self.cooldown_counter, "last_epoch": self.last_epoch}  # fmt: skip
 
     def load_state_dict(self, d: dict[str, Any], set_lr: bool = True) -> None:
+        d, name = _exact_keys(self, d), type(self).__name__
+        check_lr(d["lr"])
+        if math.isnan(d["best"]):
+            raise ValueError(f"{name}: best must be a number, got {d['best']!r}")
+        counts = [check_int(d[k], k, 0, name) for k in ("num_bad_epochs", "cooldown_counter", "last_epoch")]
         self.best = float(d["best"])
-        self.num_bad_epochs, self.cooldown_counter = int(d["num_bad_epochs"]), int(d["cooldown_counter"])
-        self.last_epoch = int(d["last_epoch"])
+        self.num_bad_epochs, self.cooldown_counter, self.last_epoch = counts
         if set_lr:
             self.optimizer.lr = float(d["lr"])
+
+
+def _exact_keys(sched: LRScheduler, d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with 0-d arrays as Python numbers, if its keys are exactly those of ``sched.state_dict()``."""
+    want = set(sched.state_dict())
+    if set(d) != want:
+        raise ValueError(f"{type(sched).__name__}.load_state_dict: keys {sorted(d)}, expected {sorted(want)}")
+    return {k: v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for k, v in d.items()}
 
 
 SCHEDULERS: dict[str, type[LRScheduler]] = {

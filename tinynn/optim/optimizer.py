@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
+
 State = dict[str, Any]  # name -> np.ndarray shaped like params, or a float
 
 
@@ -27,6 +29,11 @@ def check_hyper(name: str, value: float, ok: bool, rule: str) -> None:
     """Raise a ValueError naming the hyperparameter when `ok` is False."""
     if not ok:
         raise ValueError(f"invalid {name}={value!r}: {rule}")
+
+
+def check_lr(lr: float) -> None:
+    """The learning-rate rule (>= 0, not NaN) shared by optimizers and schedulers' saved state."""
+    check_hyper("lr", lr, lr >= 0, "must be >= 0")
 
 
 class Optimizer:
@@ -53,7 +60,7 @@ class Optimizer:
     def __init__(
         self, lr: float, weight_decay: float = 0.0, maximize: bool = False, decay_mask: np.ndarray | None = None
     ) -> None:
-        check_hyper("lr", lr, lr >= 0, "must be >= 0")
+        check_lr(lr)
         check_hyper("weight_decay", weight_decay, weight_decay >= 0, "must be >= 0")
         self.lr = float(lr)
         self.weight_decay = float(weight_decay)
@@ -185,7 +192,8 @@ class Optimizer:
         d = dict(d)
         if "t" not in d:
             raise ValueError(f"{type(self).__name__}.load_state_dict: no step count 't'")
-        t = int(d.pop("t"))
+        t = d.pop("t")
+        t = check_int(t.item() if isinstance(t, np.ndarray) and t.ndim == 0 else t, "t", 0, type(self).__name__)
         arrays = [np.asarray(v) for v in d.values() if np.ndim(v)]
         like = arrays[0] if arrays else np.zeros(0)
         expected = self.init_state(np.zeros(like.shape, like.dtype)) if d or t else {}
