@@ -36,16 +36,18 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=5, help="timed rounds (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="tinynn's Net(workers=...): the batch split over threads (default 2)")
     p.add_argument("--limit", type=int, default=60_000, help="training images per 'epoch' (default all)")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train --model cnn`")
     return p.parse_args()
 
 
-def tinynn_workload(x, y) -> Callable[[], None]:
+def tinynn_workload(x, y, workers: int) -> Callable[[], None]:
     import tinynn as tn
     from tinynn import zoo
 
-    model = tn.Model(zoo.lenet5(), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    model = tn.Model(zoo.lenet5(workers=workers), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(128)
 
     def epoch() -> None:
@@ -161,7 +163,7 @@ def main() -> None:
     x, y = x[: args.limit], y[: args.limit]
     tn.seed(0)
     torch.manual_seed(0)
-    workloads = {"tinynn": tinynn_workload(x, y), "torch": torch_workload(torch, x, y),
+    workloads = {"tinynn": tinynn_workload(x, y, args.workers), "torch": torch_workload(torch, x, y),
                  "GEMM floor": gemm_workload(len(x))}  # fmt: skip
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
     print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, load average before: {' '.join(load)}",
@@ -176,6 +178,7 @@ def main() -> None:
 
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"\nLeNet-5 epoch ({len(x):,} images, batch 128, Adam, float32), threads={args.threads}, "
+          f"tinynn workers={args.workers}, "
           f"torch {torch.__version__}, numpy {np.__version__}; medians of {args.epochs} interleaved rounds "
           f"after {args.warmup} warm-up; ratios: median (min-max) of per-round ratios.\nuptime after: {uptime}\n")
     rows = ["| measurement | tinynn | PyTorch | ratio |", "|---|---:|---:|---:|",

@@ -39,18 +39,20 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="tinynn's Net(workers=...): the batch split over threads (default 2)")
     p.add_argument("--batches", type=int, default=None, help="time only the first N batches of each epoch")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
     p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
     return p.parse_args()
 
 
-def tinynn_workload(x, y, n_batches: int) -> Callable[[], None]:
+def tinynn_workload(x, y, n_batches: int, workers: int) -> Callable[[], None]:
     import tinynn as tn
     from tinynn import zoo
 
     tn.seed(0)
-    model = tn.Model(zoo.lstm(HIDDEN), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    model = tn.Model(zoo.lstm(HIDDEN, workers=workers), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(BATCH)
 
     def epoch() -> None:
@@ -179,7 +181,7 @@ def main() -> None:
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
           f", threads={args.threads}, {n_batches} batches per epoch; uptime: {load}", file=sys.stderr)
 
-    workloads = {"tinynn": tinynn_workload(x, y, n_batches)}
+    workloads = {"tinynn": tinynn_workload(x, y, n_batches, args.workers)}
     if torch is not None:
         workloads["torch"] = torch_workload(torch, x, y, n_batches)
     workloads["GEMM floor"] = gemm_workload(len(x), n_batches)

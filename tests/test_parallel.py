@@ -159,3 +159,12 @@ def test_fit_with_two_workers_learns_like_one_and_is_deterministic():
     np.testing.assert_allclose(params[2], params[1], atol=1e-3)  # only the rounding of chunk sums differs
     net.free_scratch()
     assert all(not layer._scratch for layers, _ in net._split.replicas for layer in layers)
+
+
+def test_workers_survive_a_config_round_trip_and_bad_values_are_refused():
+    net = tn.Net([tn.layers.Dense(3, 2), tn.layers.ReLU()], workers=2)
+    assert tn.Net.from_config(net.get_config()).workers == 2
+    assert "workers" not in tn.Net([tn.layers.Dense(3, 2)]).get_config()  # old configs stay as they were
+    for bad in (0, 9, "2", 2.0, True):
+        with pytest.raises(ValueError, match="workers"):
+            tn.Net.from_config({**net.get_config(), "workers": bad})

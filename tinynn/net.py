@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import check_int
 from .layers import Layer, from_config, param_shapes
 from .parallel import BatchSplit
 
@@ -55,9 +56,7 @@ class Net:
             for name, value in layer.state.items():
                 layer.state[name] = value.astype(self.dtype)
             layer.free_scratch()
-        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-            raise ValueError(f"Net: workers must be an int >= 1, got {workers!r}")
-        self.workers = int(workers)
+        self.workers = check_int(workers, "workers", where="Net")
         self._split = BatchSplit(layers, self.grads, self.workers) if self.workers > 1 else None
 
     # --- running -------------------------------------------------------------------------
@@ -174,17 +173,23 @@ class Net:
     # --- saving --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-able data (see ``Net.from_config``)."""
-        return {
+        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1."""
+        config = {
             "dtype": str(self.dtype),
             "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
         }
+        if self.workers > 1:  # a resumed run must split its batches the same way to stay bit-identical
+            config["workers"] = self.workers
+        return config
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Net:
         """A new net with the architecture of ``config`` (parameters freshly initialised)."""
         layers, dtype = _parse_config(config)
-        return cls([from_config(c) for c in layers], dtype=dtype)
+        workers = check_int(config.get("workers", 1), "workers", where="Net config")
+        if workers > 8:  # a thread per worker: a crafted file must not start thousands
+            raise ValueError(f"Net config: workers must be at most 8, got {workers}")
+        return cls([from_config(c) for c in layers], dtype=dtype, workers=workers)
 
     @staticmethod
     def config_params(config: dict[str, Any]) -> tuple[list[tuple[str, tuple[int, ...]]], np.dtype]:
