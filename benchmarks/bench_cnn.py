@@ -20,15 +20,13 @@ input gradients). Last, the peak RSS of ``tinynn train --model cnn --epochs 1``.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,21 +63,7 @@ def torch_workload(torch, x, y) -> Callable[[], None]:
         nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
         nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
     )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    n = len(xt)
-
-    def epoch() -> None:
-        perm = torch.randperm(n)
-        for start in range(0, n, 128):
-            idx = perm[start : start + 128]
-            xb, yb = xt[idx].float().div_(255), yt[idx]
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-
-    return epoch
+    return fair.torch_epoch(model, torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(), x, y)
 
 
 def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:
@@ -113,26 +97,8 @@ def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:
     return epoch
 
 
-def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in workloads}
-    names = list(workloads)
-    for r in range(warmup + rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]  # rotate: no workload always first
-        last = {}
-        for name in order:
-            start = time.perf_counter()
-            workloads[name]()
-            last[name] = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(last[name])
-        done = ", ".join(f"{k} {last[k]:.2f}s" for k in names)
-        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
-    return times
-
-
 def peak_rss() -> str:
     """Peak RSS (MiB) of `python -m tinynn train --model cnn --epochs 1`, through a small probe process."""
-    sys.path.insert(0, str(HERE))
     import bench_mnist  # same probe as the MLP benchmark
 
     res = bench_mnist.peak_rss_mib("--model cnn --epochs 1 --quiet")
@@ -144,9 +110,7 @@ def peak_rss() -> str:
 
 def main() -> None:
     args = parse_args()
-    os.environ["OPENBLAS_THREAD_TIMEOUT"] = "1"  # before numpy loads OpenBLAS
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
+    fair.setup(args.threads)  # thread counts and OPENBLAS_THREAD_TIMEOUT, before numpy loads OpenBLAS
 
     import numpy as np
 
@@ -165,18 +129,15 @@ def main() -> None:
     torch.manual_seed(0)
     workloads = {"tinynn": tinynn_workload(x, y, args.workers), "torch": torch_workload(torch, x, y),
                  "GEMM floor": gemm_workload(len(x))}  # fmt: skip
-    load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"]
-    print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, load average before: {' '.join(load)}",
-          file=sys.stderr)
-    t = interleaved(workloads, args.epochs, args.warmup)
-
-    med = {k: statistics.median(v) for k, v in t.items()}
+    print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, before: {fair.load()}", file=sys.stderr)
+    t = fair.interleave(args.epochs, workloads, warmup=args.warmup)
+    med = {k: t.median(k) for k in t.times}
 
     def ratios(a: str, b: str) -> str:
-        r = [p / q for p, q in zip(t[a], t[b], strict=True)]
-        return f"{statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f})"
+        r = t.ratio(a, b)
+        return f"{r.median:.2f} ({r.low:.2f}-{r.high:.2f})"
 
-    uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    uptime = fair.load()
     print(f"\nLeNet-5 epoch ({len(x):,} images, batch 128, Adam, float32), threads={args.threads}, "
           f"tinynn workers={args.workers}, "
           f"torch {torch.__version__}, numpy {np.__version__}; medians of {args.epochs} interleaved rounds "

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
 BATCH, STEPS, PIXELS, HIDDEN, CLASSES = 128, 28, 28, 128, 10
 
@@ -80,22 +79,7 @@ def torch_workload(torch, x, y, n_batches: int) -> Callable[[], None]:
 
     model = Net()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    n = len(xt)
-
-    def epoch() -> None:
-        perm = torch.randperm(n)
-        for i, start in enumerate(range(0, n, BATCH)):
-            if i == n_batches:
-                break
-            idx = perm[start : start + BATCH]
-            xb, yb = xt[idx].float().div_(255), yt[idx]
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-
-    return epoch
+    return fair.torch_epoch(model, opt, nn.CrossEntropyLoss(), x, y, BATCH, max_batches=n_batches)
 
 
 def gemm_workload(n: int, n_batches: int) -> Callable[[], None]:
@@ -133,28 +117,9 @@ def gemm_workload(n: int, n_batches: int) -> Callable[[], None]:
     return epoch
 
 
-def interleaved(workloads: dict[str, Callable[[], None]], rounds: int, warmup: int) -> dict[str, list[float]]:
-    """One epoch of each workload in turn (rotating the order), ``warmup + rounds`` times."""
-    times: dict[str, list[float]] = {name: [] for name in workloads}
-    names = list(workloads)
-    for r in range(warmup + rounds):
-        last = {}
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            start = time.perf_counter()
-            workloads[name]()
-            last[name] = time.perf_counter() - start
-            if r >= warmup:
-                times[name].append(last[name])
-        done = ", ".join(f"{k} {last[k]:.2f}s" for k in names)
-        print(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}", file=sys.stderr)
-    return times
-
-
 def main() -> None:
     args = parse_args()
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "1")  # must be set before numpy loads OpenBLAS
+    fair.setup(args.threads)  # thread counts and OPENBLAS_THREAD_TIMEOUT, before numpy loads OpenBLAS
 
     import numpy as np
 
@@ -177,7 +142,7 @@ def main() -> None:
 
     (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
     n_batches = args.batches if args.batches else -(-len(x) // BATCH)
-    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    load = fair.load()
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
           f", threads={args.threads}, {n_batches} batches per epoch; uptime: {load}", file=sys.stderr)
 
@@ -185,21 +150,20 @@ def main() -> None:
     if torch is not None:
         workloads["torch"] = torch_workload(torch, x, y, n_batches)
     workloads["GEMM floor"] = gemm_workload(len(x), n_batches)
-    times = interleaved(workloads, args.rounds, args.warmup)
-    load_after = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    t = fair.interleave(args.rounds, workloads, warmup=args.warmup)
+    times = t.times
+    load_after = fair.load()
 
-    med = {k: statistics.median(v) for k, v in times.items()}
     rows = ["| workload | median epoch (s) | rounds (s) |", "|---|---:|---|"]
     for k, v in times.items():
-        rows.append(f"| {k} | {med[k]:.2f} | {', '.join(f'{t:.2f}' for t in v)} |")
+        rows.append(f"| {k} | {t.median(k):.2f} | {', '.join(f'{s:.2f}' for s in v)} |")
     result: dict = {"times": times, "batches": n_batches, "threads": args.threads,
                     "uptime_before": load, "uptime_after": load_after}
     for a, b in (("tinynn", "torch"), ("tinynn", "GEMM floor"), ("torch", "GEMM floor")):
         if a in times and b in times:
-            ratios = [p / q for p, q in zip(times[a], times[b], strict=True)]
-            result[f"{a} / {b}"] = ratios
-            rows.append(f"| {a} / {b}, per-round ratio | **{statistics.median(ratios):.2f}x** | "
-                        f"{min(ratios):.2f}x .. {max(ratios):.2f}x |")
+            result[f"{a} / {b}"] = t.ratios(a, b)
+            r = t.ratio(a, b)
+            rows.append(f"| {a} / {b}, per-round ratio | **{r.median:.2f}x** | {r.low:.2f}x .. {r.high:.2f}x |")
     print(f"\n{n_batches} batches of {BATCH} per epoch, {args.threads} threads, medians of {args.rounds} rounds "
           f"after {args.warmup} warm-up; uptime before: {load}; after: {load_after}\n")
     print("\n".join(rows))

@@ -129,19 +129,7 @@ def torch_workload(torch, x, y, opt_name: str) -> Callable[[], None]:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)  # uint8 images, int64 labels
-    n = len(xt)
-
-    def epoch() -> None:
-        perm = torch.randperm(n)
-        for start in range(0, n, 128):
-            idx = perm[start : start + 128]
-            xb, yb = xt[idx].float().div_(255), yt[idx]
-            opt.zero_grad()
-            loss_fn(model(xb), yb).backward()
-            opt.step()
-
+    epoch = fair.torch_epoch(model, opt, nn.CrossEntropyLoss(), x, y)  # uint8 images, int64 labels
     epoch.model = model  # for the accuracy check
     return epoch
 

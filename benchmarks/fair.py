@@ -74,9 +74,13 @@ class Timings:
     def median(self, name: str) -> float:
         return statistics.median(self.times[name])
 
+    def ratios(self, a: str, b: str) -> list[float]:
+        """``a``'s time over ``b``'s in each round; below 1 means ``a`` is faster."""
+        return [x / y for x, y in zip(self.times[a], self.times[b], strict=True)]
+
     def ratio(self, a: str, b: str) -> Ratio:
-        """``a``'s time over ``b``'s, round by round; below 1 means ``a`` is faster."""
-        r = [x / y for x, y in zip(self.times[a], self.times[b], strict=True)]
+        """The per-round ratios ``a`` / ``b``: their median and spread."""
+        r = self.ratios(a, b)
         return Ratio(statistics.median(r), min(r), max(r), len(r))
 
 
@@ -110,6 +114,28 @@ def interleave(
         done = ", ".join(f"{k} {last[k]:.3f}s" for k in names)
         log(f"  round {r + 1}/{warmup + rounds}{' (warm-up)' if r < warmup else ''}: {done}")
     return Timings(times)
+
+
+def torch_epoch(model, opt, loss_fn, x, y, batch: int = 128, max_batches: int | None = None) -> Callable[[], None]:
+    """One shuffled PyTorch epoch over uint8 images ``x`` and int64 labels ``y``, each batch scaled
+    to [0, 1] when drawn (as tinynn's ``BatchIterator`` does); ``max_batches`` stops it early."""
+    import torch
+
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    n = len(xt)
+
+    def epoch() -> None:
+        perm = torch.randperm(n)
+        for i, start in enumerate(range(0, n, batch)):
+            if i == max_batches:
+                break
+            idx = perm[start : start + batch]
+            xb, yb = xt[idx].float().div_(255), yt[idx]
+            opt.zero_grad()
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+
+    return epoch
 
 
 def load() -> str:
