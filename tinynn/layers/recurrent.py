@@ -280,9 +280,6 @@ class LSTM(_Recurrent):
 
     gates = 4
 
-    def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = False) -> None:
-        super().__init__(input_size, hidden_size, return_sequences)
-
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
         self._x = x
@@ -401,9 +398,6 @@ class GRU(_Recurrent):
     """
 
     gates = 3
-
-    def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = False) -> None:
-        super().__init__(input_size, hidden_size, return_sequences)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
