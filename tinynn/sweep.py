@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runs
+from .checks import check_int
 
 __all__ = ["GRID_OPTIONS", "FIXED_OPTIONS", "sweep", "expand"]
 
@@ -310,8 +311,8 @@ def sweep(
     if executor not in ("process", "ray"):
         raise ValueError(f"sweep: executor must be 'process' or 'ray', got {executor!r}")
     for name, value in (("workers", workers), ("threads", threads)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"sweep: {name} must be a positive int, got {value!r}")
+        if value is not None:
+            check_int(value, name, where="sweep")
     if address is not None and executor != "ray":
         raise ValueError("sweep: address is for executor='ray'")
     out = Path(out)

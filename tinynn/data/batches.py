@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..checks import check_int
 from ..rng import get_rng
 
 _MAX_PIXEL = np.float32(255)
@@ -23,9 +24,7 @@ class BatchIterator:
     """
 
     def __init__(self, batch_size: int, shuffle: bool = True, drop_last: bool = False):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        self.batch_size = int(batch_size)
+        self.batch_size = check_int(batch_size, "batch_size", where="BatchIterator")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
 

@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _positive_int(value: object, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{what} must be {rule} or a pair of them, got {value!r}")
-    return int(value)
+from ..checks import check_int
 
 
 def pair(value: object, what: str, minimum: int = 1) -> tuple[int, int]:
@@ -29,8 +24,8 @@ def pair(value: object, what: str, minimum: int = 1) -> tuple[int, int]:
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{what} must be an integer or a pair of them, got {value!r}")
-        return _positive_int(value[0], what, minimum), _positive_int(value[1], what, minimum)
-    v = _positive_int(value, what, minimum)
+        return check_int(value[0], what, minimum), check_int(value[1], what, minimum)
+    v = check_int(value, what, minimum)
     return v, v
 
 
