@@ -20,7 +20,7 @@ import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _NAME_KEEP = 200  # characters of the target's name kept in a temp name: stays under the usual 255 limit
 # errors of writing to disk that carry no file name; anything else raised by ``write`` is the caller's
@@ -195,3 +195,8 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Save a matplotlib figure as a PNG through :func:`atomic_write` (a plot is never half-written)."""
+    return atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))

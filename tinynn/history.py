@@ -6,7 +6,6 @@ model; checkpoints carry it, so a resumed run's history covers every epoch.
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -15,7 +14,7 @@ from typing import Any
 
 from .callbacks import Callback
 from .checks import check_int
-from .fileio import atomic_write
+from .fileio import atomic_savefig, atomic_write
 
 
 class History(Callback):
@@ -122,7 +121,4 @@ class History(Callback):
             ax.legend()
         if title:
             fig.suptitle(title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100)
-        data = buf.getvalue()
-        return atomic_write(path, lambda f: f.write(data))
+        return atomic_savefig(fig, path)

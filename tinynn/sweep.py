@@ -505,7 +505,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    from .fileio import atomic_write
+    from .fileio import atomic_savefig
 
     fig = Figure(figsize=(13, 5), layout="constrained")
     FigureCanvasAgg(fig)
@@ -550,10 +550,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
         ax.legend(fontsize=9, loc="lower right")
     if title:
         fig.suptitle(title)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    data = buf.getvalue()
-    return atomic_write(path, lambda f: f.write(data))
+    return atomic_savefig(fig, path)
 
 
 # --- the command -----------------------------------------------------------------------------
