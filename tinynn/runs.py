@@ -17,8 +17,7 @@ from pathlib import Path
 
 from . import zoo
 from .fileio import atomic_write
-
-IMAGE_SIZE, NUM_CLASSES = 784, 10
+from .zoo import IMAGE_SIZE, NUM_CLASSES
 
 DEFAULTS = {
     "model": "mlp",
