@@ -101,21 +101,10 @@ def to_nchw(x: np.ndarray) -> np.ndarray:
     return x.transpose(3, 0, 1, 2)
 
 
-def scratch(layer: object, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A reusable array of exactly ``shape`` in ``layer._scratch`` (re-made when the shape changes).
-
-    Unlike ``Layer._buffer`` the batch axis is last here, so a smaller batch gets a fresh array.
-    """
-    buf = layer._scratch.get(name)  # type: ignore[attr-defined]
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = layer._scratch[name] = np.empty(shape, dtype=dtype)  # type: ignore[attr-defined]
-    return buf
-
-
 def contiguous(layer: object, name: str, a: np.ndarray) -> np.ndarray:
     """``a`` itself if C-contiguous, else a copy of it in a reusable scratch array."""
     if a.flags.c_contiguous:
         return a
-    buf = scratch(layer, name, a.shape, a.dtype)
+    buf = layer._scratch_exact(name, a.shape, a.dtype)  # type: ignore[attr-defined]
     np.copyto(buf, a)
     return buf

@@ -109,6 +109,17 @@ class Layer:
             self._scratch[name] = buf
         return buf[: shape[0]]
 
+    def _scratch_exact(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A reusable scratch array of exactly ``shape`` (re-made when the shape changes).
+
+        For layouts whose batch axis is not first (conv's (C, H, W, N), recurrent (T, N, H)),
+        where a leading slice of a bigger array would not be a smaller batch.
+        """
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._scratch[name] = np.empty(shape, dtype=dtype)
+        return buf
+
     def free_scratch(self) -> None:
         """Drop scratch arrays and the forward cache (both are re-created on the next forward)."""
         self._scratch.clear()
