@@ -24,7 +24,10 @@ The convention (every file here follows it):
 
       dx, dw, db = conv2d_backward(dy, cache)
 
-  A bias that is None in the forward gets None as its gradient.
+  A forward of one array (an activation, a pool) gets the one gradient back, not a 1-tuple:
+  ``dx = relu_backward(dy, cache)``. A bias that is None in the forward gets None as its gradient.
+  A forward with several outputs (an LSTM step's ``(h, c)``) takes one gradient per output, then
+  the cache: ``lstm_step_backward(dh, dc, cache)``.
 - Hyperparameters (stride, padding, eps, momentum, ...) come after the arrays as keyword-friendly
   arguments, with the names and defaults of the layer they belong to.
 - An optimizer's update is a pure function of ``(param, grad, state, t, hyperparameters)``

@@ -1,0 +1,54 @@
+"""A fully connected layer and the elementwise activations, as their formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
+    """``y = x @ w + b``: x (N, in), w (in, out), b (out,) or None."""
+    y = x @ w
+    if b is not None:
+        y = y + b
+    return y, (x, w, b)
+
+
+def dense_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``dx = dy @ w.T``, ``dw = x.T @ dy``, ``db = sum over the batch of dy``."""
+    x, w, b = cache
+    return dy @ w.T, x.T @ dy, None if b is None else dy.sum(axis=0)
+
+
+def relu(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``y = max(x, 0)``."""
+    return np.maximum(x, 0), (x,)
+
+
+def relu_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """``dx = dy * [x > 0]``."""
+    (x,) = cache
+    return dy * (x > 0)
+
+
+def sigmoid(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``s = 1 / (1 + exp(-x))``."""
+    s = 1 / (1 + np.exp(-x))
+    return s, (s,)
+
+
+def sigmoid_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """``dx = dy * s * (1 - s)``."""
+    (s,) = cache
+    return dy * s * (1 - s)
+
+
+def tanh(x: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """``y = tanh(x)``."""
+    y = np.tanh(x)
+    return y, (y,)
+
+
+def tanh_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+    """``dx = dy * (1 - y^2)``."""
+    (y,) = cache
+    return dy * (1 - y**2)
