@@ -15,7 +15,9 @@ import numpy as np
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    return 1 / (1 + np.exp(-a))
+    """``1 / (1 + exp(-a))``."""
+    with np.errstate(over="ignore"):  # exp(-a) = inf for very negative a: 0, the right limit
+        return 1 / (1 + np.exp(-a))
 
 
 # --- Elman RNN -----------------------------------------------------------------------------------
