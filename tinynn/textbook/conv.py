@@ -118,42 +118,46 @@ def add_windows(d: np.ndarray, stride: tuple[int, int], padded_shape: tuple[int,
 
 
 def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
-    """Padded (N, C, Hp, Wp) -> cols (N*Ho*Wo, C*kh*kw): row (n, r, c) is the receptive field of
+    """Padded (N, C, Hp, Wp) -> cols (C*kh*kw, N*Ho*Wo): column (n, r, c) is the receptive field of
     output pixel (r, c) of image n, unrolled in the (ch, i, j) order of a row of ``w.reshape(O, -1)``."""
     win = windows(xp, kernel, stride)
     n, c, kh, kw, ho, wo = win.shape
-    return win.transpose(0, 4, 5, 1, 2, 3).reshape(n * ho * wo, c * kh * kw)
+    return win.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * ho * wo)
 
 
 def col2im(dcols: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padded_shape, out_hw):
-    """The adjoint of ``im2col``: every row of ``dcols`` added back onto the pixels it was copied from."""
+    """The adjoint of ``im2col``: every column of ``dcols`` added back onto the pixels it was copied from."""
     (n, c), (kh, kw), (ho, wo) = padded_shape[:2], kernel, out_hw
-    d = dcols.reshape(n, ho, wo, c, kh, kw).transpose(0, 3, 4, 5, 1, 2)
+    d = dcols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
     return add_windows(d, stride, padded_shape)
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, padding=0):
-    """``conv2d_naive`` as one matrix product: ``y = im2col(xp) @ w.reshape(O, -1).T + b``."""
+    """``conv2d_naive`` as one matrix product: ``y = w.reshape(O, -1) @ im2col(xp) + b``."""
     stride, (o, _, kh, kw) = pair(stride), w.shape
     xp = pad(x, padding)
     cols = im2col(xp, (kh, kw), stride)
     n, (ho, wo) = x.shape[0], out_size(x.shape[2], x.shape[3], (kh, kw), stride, padding)
-    y = cols @ w.reshape(o, -1).T  # (N*Ho*Wo, O)
+    y = w.reshape(o, -1) @ cols  # (O, N*Ho*Wo)
     if b is not None:
-        y = y + b
-    return y.reshape(n, ho, wo, o).transpose(0, 3, 1, 2), (cols, xp.shape, w, b, stride, padding)
+        y = y + b[:, None]
+    return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3), (cols, xp.shape, w, b, stride, padding)
 
 
 def conv2d_backward(dy: np.ndarray, cache: tuple):
-    """With ``g = dy`` as an (N*Ho*Wo, O) matrix: ``dw = g.T @ cols``, ``db = sum g``,
-    ``dcols = g @ w.reshape(O, -1)`` and ``dx = col2im(dcols)`` (cropped to the unpadded input)."""
+    """With ``g = dy`` as an (O, N*Ho*Wo) matrix and ``W = w.reshape(O, -1)``, as for Dense::
+
+        dW = g @ cols.T      db = g summed over its columns      dcols = W.T @ g      dx = col2im(dcols)
+
+    (``dx`` cropped to the unpadded input).
+    """
     cols, padded_shape, w, b, stride, padding = cache
     n, o, ho, wo = dy.shape
-    g = dy.transpose(0, 2, 3, 1).reshape(-1, o)
-    dw = (g.T @ cols).reshape(w.shape)
-    dcols = g @ w.reshape(o, -1)
+    g = dy.transpose(1, 0, 2, 3).reshape(o, -1)
+    dw = (g @ cols.T).reshape(w.shape)
+    dcols = w.reshape(o, -1).T @ g
     dx = unpad(col2im(dcols, w.shape[2:], stride, padded_shape, (ho, wo)), padding)
-    return dx, dw, None if b is None else g.sum(axis=0)
+    return dx, dw, None if b is None else g.sum(axis=1)
 
 
 # --- pooling ---------------------------------------------------------------------------------------
