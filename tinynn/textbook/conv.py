@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import numpy as np
 
+Array = np.ndarray
+Pair = int | tuple[int, int]
+Padding = int | tuple[int, ...]
 
-def pair(v: int | tuple[int, int]) -> tuple[int, int]:
+
+def pair(v: Pair) -> tuple[int, int]:
     """``3 -> (3, 3)``; a pair stays a pair."""
     return (v, v) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
-def pads4(padding: int | tuple[int, ...]) -> tuple[int, int, int, int]:
+def pads4(padding: Padding) -> tuple[int, int, int, int]:
     """(top, bottom, left, right) from an int, a pair (ph, pw) or four numbers."""
     if np.ndim(padding) == 0:
         return (padding,) * 4
@@ -28,19 +32,19 @@ def pads4(padding: int | tuple[int, ...]) -> tuple[int, int, int, int]:
     return tuple(padding)
 
 
-def pad(x: np.ndarray, padding: int | tuple[int, ...], value: float = 0.0) -> np.ndarray:
+def pad(x: Array, padding: Padding, value: float = 0.0) -> Array:
     """``x`` with ``value`` added around its last two axes."""
     t, b, left, r = pads4(padding)
     return np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), constant_values=value)
 
 
-def unpad(xp: np.ndarray, padding: int | tuple[int, ...]) -> np.ndarray:
+def unpad(xp: Array, padding: Padding) -> Array:
     """The inverse of ``pad``: the middle of ``xp``."""
     t, b, left, r = pads4(padding)
     return xp[:, :, t : xp.shape[2] - b, left : xp.shape[3] - r]
 
 
-def out_size(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], padding) -> tuple[int, int]:
+def out_size(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], padding: Padding) -> tuple[int, int]:
     """``(Ho, Wo)``: how many windows fit along each axis."""
     t, b, left, r = pads4(padding)
     return (h + t + b - kernel[0]) // stride[0] + 1, (w + left + r - kernel[1]) // stride[1] + 1
@@ -49,7 +53,8 @@ def out_size(h: int, w: int, kernel: tuple[int, int], stride: tuple[int, int], p
 # --- convolution, the definition ---------------------------------------------------------------
 
 
-def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, padding=0):
+def conv2d_naive(x: Array, w: Array, b: Array | None = None, stride: Pair = 1,
+                 padding: Padding = 0) -> tuple[Array, tuple]:
     """The definition, loop by loop: x (N, C, H, W), w (O, C, kh, kw), b (O,) -> y (N, O, Ho, Wo).
 
     Slow (four Python loops): for reading and checking.
@@ -68,7 +73,7 @@ def conv2d_naive(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stri
     return y, (x, w, b, stride, padding)
 
 
-def conv2d_naive_backward(dy: np.ndarray, cache: tuple):
+def conv2d_naive_backward(dy: Array, cache: tuple) -> tuple[Array, Array, Array | None]:
     """Each output pixel sent ``dy`` back along the products that made it::
 
         dw[o] += dy[n, o, r, c] * patch     dpatch += dy[n, o, r, c] * w[o]     db[o] = sum dy[:, o]
@@ -91,7 +96,7 @@ def conv2d_naive_backward(dy: np.ndarray, cache: tuple):
 # --- convolution as one matrix product -----------------------------------------------------------
 
 
-def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def windows(xp: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
     """Every window of padded ``xp`` (N, C, Hp, Wp): an (N, C, kh, kw, Ho, Wo) array.
 
     For a kernel offset (i, j), what it sees at every output position is one strided slice of
@@ -106,7 +111,7 @@ def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) ->
     return out
 
 
-def add_windows(d: np.ndarray, stride: tuple[int, int], padded_shape: tuple[int, ...]) -> np.ndarray:
+def add_windows(d: Array, stride: tuple[int, int], padded_shape: tuple[int, ...]) -> Array:
     """The adjoint of ``windows``: add each window of ``d`` (N, C, kh, kw, Ho, Wo) back where it was
     read, in a zero array of ``padded_shape``. Overlapping windows add up."""
     (sh, sw), (kh, kw, ho, wo) = stride, d.shape[2:]
@@ -117,7 +122,7 @@ def add_windows(d: np.ndarray, stride: tuple[int, int], padded_shape: tuple[int,
     return dxp
 
 
-def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+def im2col(xp: Array, kernel: tuple[int, int], stride: tuple[int, int]) -> Array:
     """Padded (N, C, Hp, Wp) -> cols (C*kh*kw, N*Ho*Wo): column (n, r, c) is the receptive field of
     output pixel (r, c) of image n, unrolled in the (ch, i, j) order of a row of ``w.reshape(O, -1)``."""
     win = windows(xp, kernel, stride)
@@ -125,14 +130,15 @@ def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> 
     return win.transpose(1, 2, 3, 0, 4, 5).reshape(c * kh * kw, n * ho * wo)
 
 
-def col2im(dcols: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], padded_shape, out_hw):
+def col2im(dcols: Array, kernel: tuple[int, int], stride: tuple[int, int], padded_shape: tuple[int, ...],
+           out_hw: tuple[int, int]) -> Array:
     """The adjoint of ``im2col``: every column of ``dcols`` added back onto the pixels it was copied from."""
     (n, c), (kh, kw), (ho, wo) = padded_shape[:2], kernel, out_hw
     d = dcols.reshape(c, kh, kw, n, ho, wo).transpose(3, 0, 1, 2, 4, 5)
     return add_windows(d, stride, padded_shape)
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, padding=0):
+def conv2d(x: Array, w: Array, b: Array | None = None, stride: Pair = 1, padding: Padding = 0) -> tuple[Array, tuple]:
     """``conv2d_naive`` as one matrix product: ``y = w.reshape(O, -1) @ im2col(xp) + b``."""
     stride, (o, _, kh, kw) = pair(stride), w.shape
     xp = pad(x, padding)
@@ -144,7 +150,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, 
     return y.reshape(o, n, ho, wo).transpose(1, 0, 2, 3), (cols, xp.shape, w, b, stride, padding)
 
 
-def conv2d_backward(dy: np.ndarray, cache: tuple):
+def conv2d_backward(dy: Array, cache: tuple) -> tuple[Array, Array, Array | None]:
     """With ``g = dy`` as an (O, N*Ho*Wo) matrix and ``W = w.reshape(O, -1)``, as for Dense::
 
         dW = g @ cols.T      db = g summed over its columns      dcols = W.T @ g      dx = col2im(dcols)
@@ -163,7 +169,7 @@ def conv2d_backward(dy: np.ndarray, cache: tuple):
 # --- pooling ---------------------------------------------------------------------------------------
 
 
-def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0):
+def max_pool2d(x: Array, kernel_size: Pair, stride: Pair | None = None, padding: Padding = 0) -> tuple[Array, tuple]:
     """``y[n, c, r, s] = max`` of the window at output pixel (r, s); padding is -inf.
 
     ``stride`` defaults to ``kernel_size`` (torch's default).
@@ -178,7 +184,7 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0):
     return y, (arg, win.shape, xp.shape, stride, padding)
 
 
-def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+def max_pool2d_backward(dy: Array, cache: tuple) -> Array:
     """Each output's gradient goes to the one input that was the max; overlapping windows add up."""
     arg, win_shape, padded_shape, stride, padding = cache
     d = np.zeros((*win_shape[:2], win_shape[2] * win_shape[3], *win_shape[4:]), dtype=dy.dtype)
@@ -186,7 +192,7 @@ def max_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     return unpad(add_windows(d.reshape(win_shape), stride, padded_shape), padding)
 
 
-def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0):
+def avg_pool2d(x: Array, kernel_size: Pair, stride: Pair | None = None, padding: Padding = 0) -> tuple[Array, tuple]:
     """``y[n, c, r, s] = mean`` of the window at output pixel (r, s); the padding zeros count
     (torch's ``count_include_pad=True``)."""
     kernel = pair(kernel_size)
@@ -196,7 +202,7 @@ def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0):
     return win.mean(axis=(2, 3)), (win.shape, xp.shape, stride, padding)
 
 
-def avg_pool2d_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+def avg_pool2d_backward(dy: Array, cache: tuple) -> Array:
     """Every input of a window gets ``dy / (kh*kw)``; overlapping windows add up."""
     win_shape, padded_shape, stride, padding = cache
     kh, kw = win_shape[2:4]

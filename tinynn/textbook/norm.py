@@ -6,7 +6,8 @@ import numpy as np
 
 
 def batch_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
-               running_var: np.ndarray, momentum: float = 0.1, eps: float = 1e-5):
+               running_var: np.ndarray, momentum: float = 0.1,
+               eps: float = 1e-5) -> tuple[np.ndarray, tuple, np.ndarray, np.ndarray]:
     """Training mode, statistics per column of x (N, C) over the batch::
 
         mean = sum x / N      var = sum (x - mean)^2 / N      xhat = (x - mean) / sqrt(var + eps)
@@ -26,7 +27,7 @@ def batch_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean:
     return gamma * xhat + beta, (xhat, inv_std, gamma), new_mean, new_var
 
 
-def batch_norm_backward(dy: np.ndarray, cache: tuple):
+def batch_norm_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """With ``s = 1 / sqrt(var + eps)`` and sums over the batch::
 
         dgamma = sum dy * xhat      dbeta = sum dy
@@ -42,14 +43,14 @@ def batch_norm_backward(dy: np.ndarray, cache: tuple):
 
 
 def batch_norm_eval(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
-                    running_var: np.ndarray, eps: float = 1e-5):
+                    running_var: np.ndarray, eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
     """Eval mode: ``y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta``, an affine map per column."""
     inv_std = 1 / np.sqrt(running_var + eps)
     xhat = (x - running_mean) * inv_std
     return gamma * xhat + beta, (xhat, inv_std, gamma)
 
 
-def batch_norm_eval_backward(dy: np.ndarray, cache: tuple):
+def batch_norm_eval_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``dx = dy * gamma / sqrt(running_var + eps)``, ``dgamma = sum dy * xhat``, ``dbeta = sum dy``.
 
     Returns dx, dgamma, dbeta (the running statistics are constants: no gradient).

@@ -14,24 +14,29 @@ from __future__ import annotations
 
 import numpy as np
 
+Array = np.ndarray
 State = dict[str, np.ndarray]
+Update = tuple[np.ndarray, State]
 
 
-def gradient(param, grad, weight_decay=0.0, maximize=False, decay_mask=None) -> np.ndarray:
+def gradient(param: Array, grad: Array, weight_decay: float = 0.0, maximize: bool = False,
+             decay_mask: Array | None = None) -> Array:
     """The gradient an update uses: ``-grad`` if maximize, plus the L2 term ``weight_decay * mask * param``."""
     g = -grad if maximize else grad
     mask = 1 if decay_mask is None else decay_mask
     return g + weight_decay * mask * param
 
 
-def sgd(param, grad, state: State, t: int, lr=1e-3, weight_decay=0.0, maximize=False, decay_mask=None):
+def sgd(param: Array, grad: Array, state: State, t: int, lr: float = 1e-3, weight_decay: float = 0.0,
+        maximize: bool = False, decay_mask: Array | None = None) -> Update:
     """``p <- p - lr * g``."""
     g = gradient(param, grad, weight_decay, maximize, decay_mask)
     return param - lr * g, state
 
 
-def sgdm(param, grad, state: State, t: int, lr=1e-3, momentum=0.9, dampening=0.0, nesterov=False,
-         weight_decay=0.0, maximize=False, decay_mask=None):
+def sgdm(param: Array, grad: Array, state: State, t: int, lr: float = 1e-3, momentum: float = 0.9,
+         dampening: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0, maximize: bool = False,
+         decay_mask: Array | None = None) -> Update:
     """Momentum (torch.optim.SGD with momentum > 0)::
 
         b = g (first step)   or   b = momentum * b + (1 - dampening) * g
@@ -43,8 +48,9 @@ def sgdm(param, grad, state: State, t: int, lr=1e-3, momentum=0.9, dampening=0.0
     return param - lr * d, {"b": b}
 
 
-def adagrad(param, grad, state: State, t: int, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-            initial_accumulator_value=0.0, eps=1e-10, maximize=False, decay_mask=None):
+def adagrad(param: Array, grad: Array, state: State, t: int, lr: float = 1e-2, lr_decay: float = 0.0,
+            weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
+            maximize: bool = False, decay_mask: Array | None = None) -> Update:
     """Adagrad (Duchi et al. 2011): ``s = s + g^2`` (``s`` starts at initial_accumulator_value),
     ``p <- p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)``."""
     g = gradient(param, grad, weight_decay, maximize, decay_mask)
@@ -52,8 +58,9 @@ def adagrad(param, grad, state: State, t: int, lr=1e-2, lr_decay=0.0, weight_dec
     return param - lr / (1 + (t - 1) * lr_decay) * g / (np.sqrt(s) + eps), {"sum_sq": s}
 
 
-def rmsprop(param, grad, state: State, t: int, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-            centered=False, maximize=False, decay_mask=None):
+def rmsprop(param: Array, grad: Array, state: State, t: int, lr: float = 1e-2, alpha: float = 0.99,
+            eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False,
+            maximize: bool = False, decay_mask: Array | None = None) -> Update:
     """RMSProp (Hinton 2012), torch's form::
 
         v = alpha * v + (1 - alpha) * g^2                  (all state starts at 0)
@@ -74,8 +81,10 @@ def rmsprop(param, grad, state: State, t: int, lr=1e-2, alpha=0.99, eps=1e-8, we
     return param - lr * d, new
 
 
-def adam(param, grad, state: State, t: int, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
-         amsgrad=False, decoupled_weight_decay=False, maximize=False, decay_mask=None):
+def adam(param: Array, grad: Array, state: State, t: int, lr: float = 1e-3,
+         betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+         amsgrad: bool = False, decoupled_weight_decay: bool = False, maximize: bool = False,
+         decay_mask: Array | None = None) -> Update:
     """Adam (Kingma & Ba 2015)::
 
         m = b1 * m + (1 - b1) * g          v = b2 * v + (1 - b2) * g^2      (both start at 0)
@@ -100,8 +109,9 @@ def adam(param, grad, state: State, t: int, lr=1e-3, betas=(0.9, 0.999), eps=1e-
     return param - lr * m_hat / (np.sqrt(v_hat) + eps), new
 
 
-def adamw(param, grad, state: State, t: int, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
-          amsgrad=False, maximize=False, decay_mask=None):
+def adamw(param: Array, grad: Array, state: State, t: int, lr: float = 1e-3,
+          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+          amsgrad: bool = False, maximize: bool = False, decay_mask: Array | None = None) -> Update:
     """AdamW (Loshchilov & Hutter 2019): ``p <- p - lr * weight_decay * p``, then the Adam update of ``grad``."""
     return adam(param, grad, state, t, lr, betas, eps, weight_decay, amsgrad, True, maximize, decay_mask)
 

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+Array = np.ndarray
 
-def sigmoid(a: np.ndarray) -> np.ndarray:
+
+def sigmoid(a: Array) -> Array:
     """``1 / (1 + exp(-a))``."""
     with np.errstate(over="ignore"):  # exp(-a) = inf for very negative a: 0, the right limit
         return 1 / (1 + np.exp(-a))
@@ -23,14 +25,15 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
 # --- Elman RNN -----------------------------------------------------------------------------------
 
 
-def rnn_step(x, h_prev, w_x, w_h, b_x, b_h, nonlinearity="tanh"):
+def rnn_step(x: Array, h_prev: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array,
+             nonlinearity: str = "tanh") -> tuple[Array, tuple]:
     """``h = tanh(x @ w_x + b_x + h_prev @ w_h + b_h)`` (or ReLU)."""
     a = x @ w_x + b_x + h_prev @ w_h + b_h
     h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
     return h, (x, h_prev, h, w_x, w_h, nonlinearity)
 
 
-def rnn_step_backward(dh, cache):
+def rnn_step_backward(dh: Array, cache: tuple) -> tuple[Array, ...]:
     """``da = dh * (1 - h^2)`` (ReLU: ``dh * [h > 0]``); then as Dense: ``dx = da @ w_x.T``,
     ``dh_prev = da @ w_h.T``, ``dw_x = x.T @ da``, ``dw_h = h_prev.T @ da``, ``db_x = db_h = sum da``."""
     x, h_prev, h, w_x, w_h, nonlinearity = cache
@@ -38,7 +41,7 @@ def rnn_step_backward(dh, cache):
     return da @ w_x.T, da @ w_h.T, x.T @ da, h_prev.T @ da, da.sum(axis=0), da.sum(axis=0)
 
 
-def rnn(x, w_x, w_h, b_x, b_h, nonlinearity="tanh"):
+def rnn(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array, nonlinearity: str = "tanh") -> tuple[Array, list]:
     """Every step's state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
     h = np.zeros((x.shape[0], w_h.shape[0]), dtype=x.dtype)
     hs, caches = [], []
@@ -49,7 +52,7 @@ def rnn(x, w_x, w_h, b_x, b_h, nonlinearity="tanh"):
     return np.stack(hs, axis=1), caches
 
 
-def rnn_backward(dhs, caches):
+def rnn_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
     """Backpropagation through time: ``dhs`` (N, T, hidden) is dL/dh_t from the output; walking
     back, step t also gets ``dh_prev`` of step t+1. Returns dx, dw_x, dw_h, db_x, db_h."""
     dh_next = np.zeros_like(dhs[:, 0])
@@ -64,7 +67,8 @@ def rnn_backward(dhs, caches):
 # --- LSTM ----------------------------------------------------------------------------------------
 
 
-def lstm_step(x, h_prev, c_prev, w_x, w_h, b_x, b_h):
+def lstm_step(x: Array, h_prev: Array, c_prev: Array, w_x: Array, w_h: Array, b_x: Array,
+              b_h: Array) -> tuple[tuple[Array, Array], tuple]:
     """Long short-term memory (Hochreiter & Schmidhuber 1997, torch's form)::
 
         [ai, af, ag, ao] = x @ w_x + b_x + h_prev @ w_h + b_h
@@ -81,7 +85,7 @@ def lstm_step(x, h_prev, c_prev, w_x, w_h, b_x, b_h):
     return (h, c), (x, h_prev, c_prev, i, f, g, o, c, w_x, w_h)
 
 
-def lstm_step_backward(dh, dc, cache):
+def lstm_step_backward(dh: Array, dc: Array, cache: tuple) -> tuple[Array, ...]:
     """For ``dh``, ``dc`` = dL/dh, dL/dc of this step::
 
         do = dh * tanh(c)           dc += dh * o * (1 - tanh(c)^2)
@@ -99,7 +103,7 @@ def lstm_step_backward(dh, dc, cache):
     return da @ w_x.T, da @ w_h.T, dc * f, x.T @ da, h_prev.T @ da, da.sum(axis=0), da.sum(axis=0)
 
 
-def lstm(x, w_x, w_h, b_x, b_h):
+def lstm(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Array, list]:
     """Every step's hidden state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
     h = c = np.zeros((x.shape[0], w_h.shape[0]), dtype=x.dtype)
     hs, caches = [], []
@@ -110,7 +114,7 @@ def lstm(x, w_x, w_h, b_x, b_h):
     return np.stack(hs, axis=1), caches
 
 
-def lstm_backward(dhs, caches):
+def lstm_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
     """Backpropagation through time, as ``rnn_backward`` with the cell's gradient carried along too
     (``dc_prev = dc * f``: no matrix product on that path). Returns dx, dw_x, dw_h, db_x, db_h."""
     dh_next = dc_next = np.zeros_like(dhs[:, 0])
@@ -125,7 +129,7 @@ def lstm_backward(dhs, caches):
 # --- GRU -----------------------------------------------------------------------------------------
 
 
-def gru_step(x, h_prev, w_x, w_h, b_x, b_h):
+def gru_step(x: Array, h_prev: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Array, tuple]:
     """Gated recurrent unit (Cho et al. 2014), torch's form::
 
         [xr, xz, xn] = x @ w_x + b_x        [hr, hz, hn] = h_prev @ w_h + b_h
@@ -140,7 +144,7 @@ def gru_step(x, h_prev, w_x, w_h, b_x, b_h):
     return h, (x, h_prev, r, z, n, hn, w_x, w_h)
 
 
-def gru_step_backward(dh, cache):
+def gru_step_backward(dh: Array, cache: tuple) -> tuple[Array, ...]:
     """Gradients of the pre-activations, then as Dense::
 
         dn' = dh (1 - z)(1 - n^2)     dz' = dh (h_prev - n) z(1-z)     dr' = dn' hn r(1-r)
@@ -157,7 +161,7 @@ def gru_step_backward(dh, cache):
     return dX @ w_x.T, dh * z + dH @ w_h.T, x.T @ dX, h_prev.T @ dH, dX.sum(axis=0), dH.sum(axis=0)
 
 
-def gru(x, w_x, w_h, b_x, b_h):
+def gru(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Array, list]:
     """Every step's state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
     h = np.zeros((x.shape[0], w_h.shape[0]), dtype=x.dtype)
     hs, caches = [], []
@@ -168,7 +172,7 @@ def gru(x, w_x, w_h, b_x, b_h):
     return np.stack(hs, axis=1), caches
 
 
-def gru_backward(dhs, caches):
+def gru_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
     """Backpropagation through time, as ``rnn_backward``. Returns dx, dw_x, dw_h, db_x, db_h."""
     dh_next = np.zeros_like(dhs[:, 0])
     dxs, dparams = [], [0, 0, 0, 0]
