@@ -184,7 +184,8 @@ class Net:
     # --- saving --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1."""
+        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1,
+        ``fast`` only when False."""
         config = {
             "dtype": str(self.dtype),
             "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],

@@ -8,6 +8,11 @@ tinynn's ``Optimizer.step``::
     decoupled (AdamW):     param <- param - lr * weight_decay * mask * param,   g = grad
 
 ``mask`` (``decay_mask``, None = everywhere) is 1 where weight decay applies and 0 where it does not.
+
+These are the reference the optimizers of :mod:`tinynn.optim` are tested against
+(tests/test_textbook.py); training always steps with those. Their ``compute_step`` is already one
+screen of elementwise numpy on the same formulas, so a second, switchable path would add nothing
+to read and one more thing to save and shard.
 """
 
 from __future__ import annotations
