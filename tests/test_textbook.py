@@ -207,6 +207,18 @@ def test_the_textbook_path_passes_the_gradient_check(make):
     assert report.passed, report
 
 
+@pytest.mark.parametrize("make", [lenet, lstm_net])
+def test_the_textbook_path_keeps_float32(make):
+    """The textbook functions compute in the dtype of their inputs: a float32 net stays float32."""
+    tn.seed(0)
+    net = tn.Net(make(), fast=False)
+    x = np.random.default_rng(0).standard_normal((4, 144)).astype(np.float32)
+    x = x.reshape(4, 1, 12, 12) if make is lenet else x
+    y = net.forward(x)
+    dx = net.backward(np.ones_like(y), input_grad=True)
+    assert y.dtype == dx.dtype == np.float32
+
+
 def test_fast_false_is_saved_and_loaded(tmp_path):
     tn.seed(0)
     net = tn.Net(lstm_net(), fast=False)

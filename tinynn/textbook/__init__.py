@@ -34,7 +34,7 @@ The convention (every file here follows it):
   returning ``(new_param, new_state)``; ``state`` is a dict of arrays (``{}`` before the first step).
 - Docstrings carry the formula; the code reads like it.
 
-Files, simple to complex: ``dense`` (affine map, activations), ``conv`` (conv2d naive and by
+Files, simple to complex: ``dense`` (affine map, ReLU, sigmoid), ``conv`` (conv2d naive and by
 im2col, max/avg pooling), ``norm`` (batch norm), ``recurrent`` (RNN, LSTM, GRU steps and
 backpropagation through time), ``optim`` (SGD ... AdamW).
 """
