@@ -26,9 +26,15 @@ class Net:
     ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
     ``workers=1`` up to float rounding in the sum of the chunks' weight gradients.
+
+    ``fast=False`` runs every layer on its textbook path (the plain functions of
+    :mod:`tinynn.textbook` it is the optimised version of): slower, equal up to float rounding, and
+    readable line by line in a debugger. It is saved with the architecture.
     """
 
-    def __init__(self, layers: Sequence[Layer], dtype: Any = np.float32, workers: int = 1) -> None:
+    def __init__(
+        self, layers: Sequence[Layer], dtype: Any = np.float32, workers: int = 1, fast: bool = True
+    ) -> None:
         layers = list(layers)
         if not layers:
             raise ValueError("Net needs at least one layer")
@@ -39,6 +45,11 @@ class Net:
         if self.dtype.kind != "f":
             raise TypeError(f"Net: dtype must be a floating-point type, got {self.dtype}")
         self.layers = layers
+        if not isinstance(fast, (bool, np.bool_)):
+            raise TypeError(f"Net: fast must be True or False, got {fast!r}")
+        self.fast = bool(fast)
+        for layer in layers:
+            layer.fast = self.fast
 
         size = sum(p.size for layer in layers for p in layer.params.values())
         self.params = np.empty(size, dtype=self.dtype)
@@ -168,18 +179,21 @@ class Net:
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)
-        return f"Net([{inner}], dtype={self.dtype})"
+        return f"Net([{inner}], dtype={self.dtype}{'' if self.fast else ', fast=False'})"
 
     # --- saving --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1."""
+        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1,
+        ``fast`` only when False."""
         config = {
             "dtype": str(self.dtype),
             "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
         }
         if self.workers > 1:  # a resumed run must split its batches the same way to stay bit-identical
             config["workers"] = self.workers
+        if not self.fast:  # only when off, so configs of fast nets stay as they were
+            config["fast"] = False
         return config
 
     @classmethod
@@ -189,7 +203,10 @@ class Net:
         workers = check_int(config.get("workers", 1), "workers", where="Net config")
         if workers > 8:  # a thread per worker: a crafted file must not start thousands
             raise ValueError(f"Net config: workers must be at most 8, got {workers}")
-        return cls([from_config(c) for c in layers], dtype=dtype, workers=workers)
+        fast = config.get("fast", True)
+        if not isinstance(fast, bool):
+            raise ValueError(f"Net config: fast must be true or false, got {fast!r}")
+        return cls([from_config(c) for c in layers], dtype=dtype, workers=workers, fast=fast)
 
     @staticmethod
     def config_params(config: dict[str, Any]) -> tuple[list[tuple[str, tuple[int, ...]]], np.dtype]:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..textbook import dense as textbook
 from .base import Layer, register_layer
 
 
@@ -17,12 +18,15 @@ class ReLU(Layer):
     Both are one multiply by the same 0/1 mask, kept from forward for backward: ``y = x * mask``
     (equal to ``max(x, 0)`` for finite x), ``dL/dx = g * mask``. A float mask is faster than a
     boolean one (which numpy would cast on every multiply) and than ``np.maximum(x, 0)``; ReLU is
-    on the MNIST hot path, so it writes into scratch arrays (``out=``).
+    on the MNIST hot path, so it writes into scratch arrays (``out=``). The optimised version of
+    :func:`tinynn.textbook.dense.relu` (``fast=False`` runs it).
     """
 
     cache = ("_mask",)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return self._textbook_keep(*textbook.relu(x))
         mask = self._mask = self._scratch_array("mask", x.shape, x.dtype)
         np.greater(x, 0, out=mask)  # 1.0 where x > 0, else 0.0
         out = self._scratch_array("out", x.shape, x.dtype)
@@ -30,6 +34,8 @@ class ReLU(Layer):
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return textbook.relu_backward(grad, self._textbook_cache(grad))
         (mask,) = self._cached()
         dx = self._scratch_array("dx", grad.shape, grad.dtype)
         np.multiply(grad, mask, out=dx)
@@ -74,11 +80,14 @@ class Sigmoid(Layer):
     in the far tails (sigmoid(-40) is 4.2e-18, not 0 as ``(1 + tanh(x / 2)) / 2`` would round to;
     sigmoid'(40) is 4.2e-18, not 0 as ``s * (1 - s)`` would). If ``exp(x)`` overflows somewhere
     (``x > 88.7`` in float32), ``x`` is capped and the three steps rerun: ``s`` is 1 there anyway.
+    The optimised version of :func:`tinynn.textbook.dense.sigmoid` (``fast=False`` runs it).
     """
 
     cache = ("_s", "_t")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return self._textbook_keep(*textbook.sigmoid(x))
         s = self._s = self._scratch_array("out", x.shape, x.dtype)
         t = self._t = self._scratch_array("t", x.shape, x.dtype)
         try:
@@ -91,6 +100,8 @@ class Sigmoid(Layer):
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return textbook.sigmoid_backward(grad, self._textbook_cache(grad))
         s, t = self._cached()
         return grad * s / t  # s * (1 - s) = s / t
 

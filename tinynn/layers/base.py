@@ -48,6 +48,11 @@ class Layer:
     # Rows of a batch never interact, so a Net may split the batch over threads (tinynn.parallel).
     batch_independent = True
 
+    # Net sets it (``Net(..., fast=False)``). False: forward and backward run the textbook functions
+    # (tinynn.textbook) that the layer is the optimised version of; a layer with one path ignores it.
+    fast = True
+    _textbook: tuple[Any, tuple[int, ...]] | None = None  # the textbook forward's cache and output shape
+
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
@@ -123,8 +128,28 @@ class Layer:
     def free_scratch(self) -> None:
         """Drop scratch arrays and the forward cache (both are re-created on the next forward)."""
         self._scratch.clear()
+        self._textbook = None
         for name in self.cache:
             setattr(self, name, None)
+
+    def _textbook_keep(self, y: np.ndarray, cache: Any) -> np.ndarray:
+        """Keep a textbook forward's ``cache`` for backward; returns its output ``y``."""
+        self._textbook = (cache, y.shape)
+        return y
+
+    def _textbook_cache(self, grad: np.ndarray) -> Any:
+        """The kept textbook cache; an error naming the layer before any forward or for a wrongly shaped ``grad``."""
+        if self._textbook is None:
+            raise RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
+        cache, shape = self._textbook
+        if grad.shape != shape:
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {shape}")
+        return cache
+
+    def _set_grads(self, *grads: np.ndarray | None) -> None:
+        """Write gradients into ``self.grads``, in ``params`` order (a missing bias's None is skipped)."""
+        for name, g in zip(self.params, (g for g in grads if g is not None), strict=True):
+            self.grads[name][...] = g
 
     def _expect_2d(self, x: np.ndarray, width: int | None = None) -> None:
         if x.ndim != 2 or (width is not None and x.shape[1] != width):

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import init as initializers
 from ..checks import check_int
+from ..textbook import conv as textbook
 from . import _im2col as im
 from .base import Layer, Shape, register_layer
 
@@ -50,6 +51,9 @@ class Conv2D(Layer):
     so ``y = w.reshape(O, -1) @ cols + b``. Backward, for ``g = dL/dy`` as an O x (Ho*Wo*N) matrix:
     ``dL/dw = g @ cols.T``, ``dL/db = g`` summed over its columns, ``dL/dcols = w.T @ g``, and col2im
     adds every column of ``dL/dcols`` back onto the pixels it was copied from: ``dL/dx``.
+
+    The optimised version of :func:`tinynn.textbook.conv.conv2d` (and of the loops of
+    ``conv2d_naive``); ``fast=False`` runs ``conv2d`` instead.
 
     Inside, arrays are (C, H, W, N) (batch innermost; see ``_im2col``); the output is an NCHW view.
     In eval mode ``cols`` is built in bands of output rows, at most ``INFERENCE_COLS`` numbers at once.
@@ -108,6 +112,9 @@ class Conv2D(Layer):
             )
         im.check_fits(self, x.shape, x.shape[2:], self.kernel_size, self.pads)
         w = self.params["w"]
+        if not self.fast:
+            x = x if x.dtype == w.dtype else x.astype(w.dtype)
+            return self._textbook_keep(*textbook.conv2d(x, w, self.params.get("b"), self.stride, self.pads))
         n, c, h, wd = x.shape
         ho, wo = self._out_hw(h, wd)
         (kh, kw), (t, b, left, r) = self.kernel_size, self.pads
@@ -134,6 +141,10 @@ class Conv2D(Layer):
         return im.to_nchw(out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if not self.fast:
+            dx, dw, db = textbook.conv2d_backward(grad, self._textbook_cache(grad))
+            self._set_grads(dw, db)
+            return dx if self.input_grad else None
         self._cached()  # an error naming the layer if forward has not run
         cols, w = self._cols, self.params["w"]
         c, h, wd, n = self._in_shape

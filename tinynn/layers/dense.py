@@ -8,12 +8,16 @@ import numpy as np
 
 from .. import init as initializers
 from ..checks import check_int
+from ..textbook import dense as textbook
 from .base import Layer, Shape, register_layer
 
 
 @register_layer
 class Dense(Layer):
     """Fully connected layer: ``y = x @ w + b`` with ``w`` of shape (in_features, out_features).
+
+    The optimised version of :func:`tinynn.textbook.dense.dense` (scratch outputs, the bias
+    gradient as a BLAS product); ``fast=False`` runs that function instead.
 
     ``bias=False`` drops ``b`` (``y = x @ w``), as torch allows.
     Backward, for ``g = dL/dy``: ``dL/dw = x.T @ g``, ``dL/db = sum_batch g``, ``dL/dx = g @ w.T``.
@@ -57,6 +61,8 @@ class Dense(Layer):
         w = self.params["w"]
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
+        if not self.fast:
+            return self._textbook_keep(*textbook.dense(x, w, self.params.get("b")))
         self._x = x
         out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
@@ -65,6 +71,10 @@ class Dense(Layer):
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if not self.fast:
+            dx, dw, db = textbook.dense_backward(grad, self._textbook_cache(grad))
+            self._set_grads(dw, db)
+            return dx if self.input_grad else None
         (x,), w = self._cached(), self.params["w"]
         if grad.shape != (x.shape[0], self.out_features):
             raise ValueError(

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import check_int
+from ..textbook import norm as textbook
 from .base import Layer, Shape, register_layer
 
 
@@ -22,6 +23,9 @@ class BatchNorm1d(Layer):
     Backward in training, with ``gh = g * gamma`` and ``s = 1/sqrt(var + eps)``:
     ``dL/dx = s/N * (N gh - sum(gh) - xhat * sum(gh * xhat))``,
     ``dL/dgamma = sum(g * xhat)``, ``dL/dbeta = sum(g)``. In eval, ``dL/dx = gh * s``.
+
+    The optimised version of :func:`tinynn.textbook.norm.batch_norm` (training) and
+    ``batch_norm_eval``; ``fast=False`` runs those instead.
     """
 
     min_train_batch = 2  # the variance of one sample is 0: nothing to normalise by
@@ -50,10 +54,34 @@ class BatchNorm1d(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._expect_2d(x, self.num_features)
+        if not self.fast:
+            return self._textbook_keep(*self._textbook_normalize(x))
         return self._normalize(x)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return self._textbook_backward(grad, self._textbook_cache(grad))
         return self._backward(grad)
+
+    def _textbook_normalize(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """``_normalize`` by the textbook functions; the running statistics are updated in place."""
+        p, st = self.params, self.state
+        if x.dtype != p["gamma"].dtype:
+            x = x.astype(p["gamma"].dtype)
+        if not self.training:
+            return textbook.batch_norm_eval(x, p["gamma"], p["beta"], st["running_mean"], st["running_var"], self.eps)
+        if x.shape[0] < 2:
+            raise ValueError(f"{self!r} needs more than 1 sample per batch in training, got {x.shape}")
+        y, cache, st["running_mean"][...], st["running_var"][...] = textbook.batch_norm(
+            x, p["gamma"], p["beta"], st["running_mean"], st["running_var"], self.momentum, self.eps
+        )
+        return y, cache
+
+    def _textbook_backward(self, grad: np.ndarray, cache: tuple) -> np.ndarray:
+        backward = textbook.batch_norm_backward if self.training else textbook.batch_norm_eval_backward
+        dx, dgamma, dbeta = backward(grad, cache)
+        self._set_grads(dgamma, dbeta)
+        return dx
 
     def _normalize(self, x: np.ndarray) -> np.ndarray:
         """The layer on an (M, C) matrix: statistics per column over its M rows."""
@@ -120,11 +148,17 @@ class BatchNorm2d(BatchNorm1d):
             raise ValueError(
                 f"{self!r} got input of shape {x.shape}; expected (batch, {self.num_features}, height, width)"
             )
+        if not self.fast:
+            y, cache = self._textbook_normalize(textbook.to_rows(x))
+            return self._textbook_keep(textbook.from_rows(y, x.shape), cache)
         n, c, h, w = self._shape = x.shape
         out = self._normalize(x.transpose(0, 2, 3, 1).reshape(n * h * w, c))
         return out.reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            dx = self._textbook_backward(textbook.to_rows(grad), self._textbook_cache(grad))
+            return textbook.from_rows(dx, grad.shape)
         *_, (n, c, h, w) = self._cached()
         dx = self._backward(grad.transpose(0, 2, 3, 1).reshape(n * h * w, c))
         return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)

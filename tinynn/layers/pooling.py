@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..textbook import conv as textbook
 from . import _im2col as im
 from .base import Layer, Shape, register_layer
 
@@ -39,13 +40,16 @@ class _Pool2D(Layer):
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return im.out_size(h, kh, sh, ph, ph), im.out_size(w, kw, sw, pw, pw)
 
-    def _prepare(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
-        """Check ``x``; return its padded (C, Hp, Wp, N) view or copy and the output size."""
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        """``x`` checked (4-D, larger than the kernel) and as floats."""
         if x.ndim != 4:
             raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, channels, height, width)")
         im.check_fits(self, x.shape, x.shape[2:], self.kernel_size, self.pads)
-        if x.dtype.kind != "f":
-            x = x.astype(np.float32)
+        return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+    def _prepare(self, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        """Check ``x``; return its padded (C, Hp, Wp, N) view or copy and the output size."""
+        x = self._check(x)
         n, c, h, w = x.shape
         self._in_shape = (c, h, w, n)
         xc = im.to_chwn(x)
@@ -106,6 +110,7 @@ class MaxPool2D(_Pool2D):
     row-major window order on a tie, as torch); overlapping windows add up.
     Forward is ``kh*kw - 1`` elementwise ``np.maximum`` of the window slices. Backward finds the
     winner by comparing each slice with ``y`` again, in order, skipping outputs already served.
+    The optimised version of :func:`tinynn.textbook.conv.max_pool2d` (``fast=False`` runs it).
     """
 
     fill = -np.inf
@@ -113,6 +118,9 @@ class MaxPool2D(_Pool2D):
     cache = ("_in_shape", "_xp", "_out")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return self._textbook_keep(*textbook.max_pool2d(self._check(x), self.kernel_size, self.stride,
+                                                             self.padding))
         xp, out_hw = self._prepare(x)
         c, _, _, n = self._in_shape
         out = self._scratch_exact("out", (c, *out_hw, n), xp.dtype)
@@ -127,6 +135,8 @@ class MaxPool2D(_Pool2D):
         return im.to_nchw(out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return textbook.max_pool2d_backward(grad, self._textbook_cache(grad))
         g, dxp = self._grad_chwn(grad)
         out_hw = g.shape[1:3]
         hit = self._scratch_exact("hit", g.shape, np.bool_)
@@ -152,9 +162,13 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """``y[n, c, r, s] = mean`` of the window at output pixel (r, s); padding zeros count in the mean
     (torch's default ``count_include_pad=True``). Backward: every input in a window gets
-    ``g / (kh*kw)``; overlapping windows add up."""
+    ``g / (kh*kw)``; overlapping windows add up. The optimised version of
+    :func:`tinynn.textbook.conv.avg_pool2d` (``fast=False`` runs it)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return self._textbook_keep(*textbook.avg_pool2d(self._check(x), self.kernel_size, self.stride,
+                                                             self.padding))
         xp, out_hw = self._prepare(x)
         c, _, _, n = self._in_shape
         out = self._scratch_exact("out", (c, *out_hw, n), xp.dtype)
@@ -168,6 +182,8 @@ class AvgPool2D(_Pool2D):
         return im.to_nchw(out)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
+        if not self.fast:
+            return textbook.avg_pool2d_backward(grad, self._textbook_cache(grad))
         g, dxp = self._grad_chwn(grad)
         share = self._scratch_exact("share", g.shape, g.dtype)
         np.multiply(g, 1.0 / (self.kernel_size[0] * self.kernel_size[1]), out=share)

@@ -12,6 +12,9 @@ Parameters, in the Dense convention (``x @ w``), for ``G`` gates (RNN 1, LSTM 4,
 Gate blocks along the last axis come in torch's order: LSTM ``i, f, g, o``; GRU ``r, z, n``. From
 a torch module ``m``: ``layer.params["w_x"][...] = m.weight_ih_l0.detach().numpy().T`` (and so on).
 
+Each layer is the optimised version of its functions in :mod:`tinynn.textbook.recurrent` (``rnn``,
+``lstm``, ``gru`` and their ``_backward``), which ``fast=False`` runs instead; the two agree (tests).
+
 Speed: the four parameters are stored one after another, so together they are one matrix
 ``W = [w_x; w_h; b_x; b_h]`` of shape ``(input_size + hidden + 2, G*hidden)``. RNN and LSTM keep the
 step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major buffer ``Z`` and make each step's
@@ -27,6 +30,7 @@ import numpy as np
 
 from ..checks import check_int
 from ..rng import get_rng
+from ..textbook import recurrent as textbook
 from .base import Layer, Shape, register_layer
 
 
@@ -154,6 +158,23 @@ class _Recurrent(Layer):
         dx[...] = dx_tm.transpose(1, 0, 2)
         return dx
 
+    def _textbook_forward(self, x: np.ndarray) -> np.ndarray:
+        """The textbook sequence function (``self._textbook_fn``) over ``x``; the output as the fast path's."""
+        p = self.params
+        hs, caches = self._textbook_fn(x, p["w_x"], p["w_h"], p["b_x"], p["b_h"])
+        return self._textbook_keep(hs if self.return_sequences else hs[:, -1], (caches, hs.shape))
+
+    def _textbook_backward(self, grad: np.ndarray) -> np.ndarray | None:
+        caches, hs_shape = self._textbook_cache(grad)
+        if self.return_sequences:
+            dhs = grad
+        else:  # only the last step's state is the output
+            dhs = np.zeros(hs_shape, dtype=grad.dtype)
+            dhs[:, -1] = grad
+        dx, *dparams = self._textbook_fn_backward(dhs, caches)
+        self._set_grads(*dparams)
+        return dx if self.input_grad else None
+
     def output_shape(self, input_shape: Shape) -> Shape:
         if self.return_sequences:
             return (input_shape[0], input_shape[1] if len(input_shape) > 1 else None, self.hidden_size)
@@ -197,8 +218,15 @@ class RNN(_Recurrent):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, return_sequences)
 
+    def _textbook_fn(self, *args: np.ndarray) -> tuple[np.ndarray, list]:
+        return textbook.rnn(*args, nonlinearity=self.nonlinearity)
+
+    _textbook_fn_backward = staticmethod(textbook.rnn_backward)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
+        if not self.fast:
+            return self._textbook_forward(x)
         self._x = x
         n, t, n_in = x.shape
         h = self.hidden_size
@@ -219,6 +247,8 @@ class RNN(_Recurrent):
         return self._output(a[:-1], a[-1])
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if not self.fast:
+            return self._textbook_backward(grad)
         self._check_grad(grad)
         z, a = self._scratch["z"], self._scratch["a"]
         t, n, h = a.shape
@@ -272,9 +302,13 @@ class LSTM(_Recurrent):
     """
 
     gates = 4
+    _textbook_fn = staticmethod(textbook.lstm)
+    _textbook_fn_backward = staticmethod(textbook.lstm_backward)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
+        if not self.fast:
+            return self._textbook_forward(x)
         self._x = x
         n, t, n_in = x.shape
         h = self.hidden_size
@@ -323,6 +357,8 @@ class LSTM(_Recurrent):
         return self._output(z[1:, :, n_in : n_in + h], h_last)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if not self.fast:
+            return self._textbook_backward(grad)
         self._check_grad(grad)
         if not self._kept:
             raise RuntimeError(f"{self!r}: backward after a forward in eval mode (call net.train() first)")
@@ -391,9 +427,13 @@ class GRU(_Recurrent):
     """
 
     gates = 3
+    _textbook_fn = staticmethod(textbook.gru)
+    _textbook_fn_backward = staticmethod(textbook.gru_backward)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check_input(x)
+        if not self.fast:
+            return self._textbook_forward(x)
         self._x = x
         n, t, n_in = x.shape
         h = self.hidden_size
@@ -425,6 +465,8 @@ class GRU(_Recurrent):
         return self._output(hs[1:-1], hs[-1])
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        if not self.fast:
+            return self._textbook_backward(grad)
         self._check_grad(grad)
         xt, hs, gh, rz, nn = (self._scratch[k] for k in ("xt", "hs", "gh", "rz", "n"))
         t, n, h = nn.shape
