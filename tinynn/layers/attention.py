@@ -124,7 +124,8 @@ class MultiHeadAttention(Layer):
         if pad is not None:
             if pad.shape != (n, t):
                 raise ValueError(
-                    f"{self!r}: key_padding_mask has shape {pad.shape} but the input has batch {n} and {t} steps"
+                    f"{self!r}: key_padding_mask has shape {pad.shape} but the input has batch {n} and {t} steps "
+                    "(set a mask for each batch; a Net with workers > 1 splits the batch, the mask cannot follow)"
                 )
             pad = pad[:, None, None, :]
             mask = pad if mask is None else mask | pad

@@ -50,8 +50,7 @@ class Embedding(Layer):
         want = (*cache[0].shape, self.embedding_dim)
         if grad.shape != want:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {want}")
-        _, dweight = tb.embedding_backward(grad, cache)
-        self.grads["weight"][...] = dweight
+        self.grads["weight"][...] = tb.embedding_backward(grad, cache)
         return None  # indices are not differentiable
 
     def _indices(self, x: Any) -> np.ndarray:
@@ -61,7 +60,7 @@ class Embedding(Layer):
             if bad.any():
                 raise ValueError(
                     f"{self!r}: indices must be integers, got {x[bad].flat[0]} (input of dtype {x.dtype}, "
-                    f"shape {x.shape})"
+                    f"shape {x.shape}; keep indices in an int64 array: fit scales uint8 input as image pixels)"
                 )
             x = x.astype(np.int64)
         elif x.dtype.kind not in "iu":

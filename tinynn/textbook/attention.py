@@ -1,7 +1,9 @@
 """Embeddings, layer norm and multi-head attention as pure functions (sequences are (N, T, C)).
 
 Each forward returns ``(y, cache)``; its ``<name>_backward(dy, cache)`` returns the gradient with
-respect to each array argument of the forward, in order (None for an index array or an absent bias).
+respect to each float array argument of the forward, in order (None for an absent bias). Integer
+indices and boolean masks are not differentiable and get no entry: ``embedding_backward`` returns
+``dweight`` alone.
 Weights keep torch's layouts: an embedding table is (num_embeddings, C); attention's projections are
 ``in_proj_weight`` (3E, E) and ``out_proj_weight`` (E, E), applied as ``x @ w.T + b`` like
 ``torch.nn.MultiheadAttention``.
@@ -24,7 +26,7 @@ def embedding(idx: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, tuple]:
     return weight[idx], (idx, weight.shape)
 
 
-def embedding_backward(dy: np.ndarray, cache: tuple) -> tuple[None, np.ndarray]:
+def embedding_backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
     """``dweight[i] = sum of dy over every position whose index is i`` (a scatter-add).
 
     An index that occurs k times receives the sum of its k upstream gradients; ``np.add.at``
@@ -33,7 +35,7 @@ def embedding_backward(dy: np.ndarray, cache: tuple) -> tuple[None, np.ndarray]:
     idx, shape = cache
     dweight = np.zeros(shape, dtype=dy.dtype)
     np.add.at(dweight, idx.reshape(-1), dy.reshape(-1, shape[1]))
-    return None, dweight
+    return dweight
 
 
 def positional_embedding(x: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, tuple]:
