@@ -75,8 +75,9 @@ def check_net(net: Net, x: np.ndarray, eps: float = 1e-6, tol: float = 1e-6, rng
     """Check ``dL/dx`` and every parameter gradient of ``net`` for ``L = sum(net(x) * r)``.
 
     The net must be float64. A net whose first layer takes integer indices (``Embedding``) gets
-    ``x`` uncast and is checked for its parameters only. tinynn's generator is re-seeded with ``rng_seed`` before every
-    forward pass (so dropout draws the same mask each time) and restored afterwards.
+    ``x`` uncast and is checked for its parameters only. tinynn's generator is re-seeded with
+    ``rng_seed`` before every forward pass (so dropout draws the same mask each time) and restored
+    afterwards.
     """
     if net.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 net (Net(..., dtype=np.float64)), got {net.dtype}")

@@ -22,7 +22,8 @@ class Net:
 
     ``dtype`` (float32 by default) is the dtype of parameters, activations and gradients;
     inputs are cast to it, except for a first layer that takes integer indices
-    (``layer.integer_input``, an ``Embedding``), which gets them as they are. Use ``np.float64`` for gradient checking.
+    (``layer.integer_input``, an ``Embedding``), which gets them as they are. Use ``np.float64``
+    for gradient checking.
 
     ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
