@@ -425,3 +425,35 @@ def test_attention_errors() -> None:
         causal.forward(np.zeros((1, 3, 6)))
     causal.set_key_padding_mask(None)
     assert causal.forward(np.zeros((1, 3, 6))).shape == (1, 3, 6)
+
+
+def test_textbook_functions_write_no_input() -> None:
+    """Pure functions: every array handed to a forward or a backward is unchanged afterwards."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 6))
+    arrays = {"w_in": rng.standard_normal((18, 6)), "b_in": rng.standard_normal(18),
+              "w_out": rng.standard_normal((6, 6)), "b_out": rng.standard_normal(6), "x": x,
+              "gamma": rng.standard_normal(6), "beta": rng.standard_normal(6), "table": rng.standard_normal((5, 6)),
+              "dy": rng.standard_normal((2, 4, 6))}
+    idx = np.array([[0, 1, 1, 4], [2, 2, 2, 0]])
+    before = {k: v.copy() for k, v in arrays.items()}
+    a = arrays
+    mask = tb.causal_mask(4)[None, None]
+    drop = (rng.random((2, 3, 4, 4)) > 0.2) / 0.8
+    y, cache = tb.multi_head_attention(a["x"], a["w_in"], a["b_in"], a["w_out"], a["b_out"], 3, mask, drop)
+    tb.multi_head_attention_backward(a["dy"], cache)
+    y, cache = tb.layer_norm(a["x"], a["gamma"], a["beta"], (6,))
+    tb.layer_norm_backward(a["dy"], cache)
+    y, cache = tb.embedding(idx, a["table"])
+    tb.embedding_backward(a["dy"], cache)
+    y, cache = tb.positional_embedding(a["x"], a["table"])
+    tb.positional_embedding_backward(a["dy"], cache)
+    for k in arrays:
+        np.testing.assert_array_equal(arrays[k], before[k], err_msg=k)
+
+
+def test_summary_of_a_sequence_net() -> None:
+    net = _lm()
+    text = net.summary(input_shape=(8,))
+    assert "(N, 8, 16)" in text and f"{net.num_params:,}" in text
+    assert "MultiHeadAttention(embed_dim=16, num_heads=4, causal=True" in text
