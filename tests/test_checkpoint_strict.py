@@ -366,6 +366,9 @@ def test_every_layer_with_parameters_declares_their_shapes():
              tn.layers.MaxPool2D(2), tn.layers.Conv2D(3, 2, 2, bias=False), tn.layers.AvgPool2D(2)],
     lambda: [tn.layers.Reshape((4, 5)), tn.layers.RNN(5, 3, return_sequences=True), tn.layers.GRU(3, 4, True),
              tn.layers.LSTM(4, 2)],
+    lambda: [tn.layers.Embedding(7, 6), tn.layers.PositionalEmbedding(5, 6), tn.layers.LayerNorm(6),
+             tn.layers.MultiHeadAttention(6, 2, causal=True), tn.layers.MultiHeadAttention(6, 3, bias=False),
+             tn.layers.LayerNorm((5, 6), elementwise_affine=False), tn.layers.LayerNorm([5, 6])],
 ])  # fmt: skip
 def test_param_shapes_agree_with_the_built_net(layers):
     net = tn.Net(layers())

@@ -162,6 +162,10 @@ GRADCHECK_TABLE |= {
     "MaxPool2D": "tests/test_conv.py::test_pooling_gradients",
     "AvgPool2D": "tests/test_conv.py::test_pooling_gradients",
     "BatchNorm2d": "tests/test_conv.py::test_batchnorm2d_gradients",
+    "Embedding": "tests/test_attention.py::test_embedding_gradients_with_repeated_indices",
+    "PositionalEmbedding": "tests/test_attention.py::test_positional_embedding_gradients",
+    "LayerNorm": "tests/test_attention.py::test_layer_norm_gradients",
+    "MultiHeadAttention": "tests/test_attention.py::test_attention_gradients",
 }
 
 

@@ -1,4 +1,4 @@
-"""A wheel built from the repository carries MNIST and finds it, from any directory, with no checkout."""
+"""A wheel built from the repository carries MNIST and the names and finds them anywhere, with no checkout."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def test_wheel_carries_mnist_with_its_licence(wheel):
     for name in MNIST_SHA256:
         assert f"tinynn/data/bundled/mnist/{name}.gz" in names
     assert "tinynn/data/bundled/mnist/README.md" in names and "tinynn/data/bundled/mnist/SHA256SUMS" in names
+    for name in ("names.txt", "README.md", "LICENSE-makemore", "SHA256SUMS"):
+        assert f"tinynn/data/bundled/names/{name}" in names
 
 
 def test_installed_wheel_loads_mnist_from_any_directory(wheel, tmp_path):
@@ -48,11 +50,13 @@ def test_installed_wheel_loads_mnist_from_any_directory(wheel, tmp_path):
     env |= {"PYTHONPATH": str(site), "HOME": str(tmp_path / "home"),
             "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}  # offline
     code = ("import tinynn, tinynn.data as d; print(tinynn.__file__); print(d.mnist_dir()); "
-            "(x, y), (xt, yt) = d.load_mnist(dtype='uint8', download=False); print(len(x), len(xt))")
+            "(x, y), (xt, yt) = d.load_mnist(dtype='uint8', download=False); print(len(x), len(xt)); "
+            "train, test = d.load_names(); print(len(train), len(test))")
     done = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
-    module, folder, sizes = done.stdout.split("\n")[:3]
+    module, folder, sizes, names = done.stdout.split("\n")[:4]
     assert Path(module).is_relative_to(site)  # the installed copy, not the checkout
     assert Path(folder) == site / "tinynn" / "data" / "bundled" / "mnist"
     assert sizes == "60000 10000"
+    assert names == "31033 1000"

@@ -74,12 +74,16 @@ class Report(dict):
 def check_net(net: Net, x: np.ndarray, eps: float = 1e-6, tol: float = 1e-6, rng_seed: int = 0) -> Report:
     """Check ``dL/dx`` and every parameter gradient of ``net`` for ``L = sum(net(x) * r)``.
 
-    The net must be float64. tinynn's generator is re-seeded with ``rng_seed`` before every
-    forward pass (so dropout draws the same mask each time) and restored afterwards.
+    The net must be float64. A net whose first layer takes integer indices (``Embedding``) gets
+    ``x`` uncast and is checked for its parameters only. tinynn's generator is re-seeded with
+    ``rng_seed`` before every forward pass (so dropout draws the same mask each time) and restored
+    afterwards.
     """
     if net.dtype != np.float64:
         raise ValueError(f"gradcheck needs a float64 net (Net(..., dtype=np.float64)), got {net.dtype}")
-    x = np.array(x, dtype=np.float64)  # a private copy we may perturb
+    # A private copy we may perturb; integer indices (an Embedding first) are kept, and not differentiated.
+    indices = net.layers[0].integer_input
+    x = np.array(x) if indices else np.array(x, dtype=np.float64)
     saved_state = get_state()
     try:
         def forward() -> np.ndarray:
@@ -95,7 +99,7 @@ def check_net(net: Net, x: np.ndarray, eps: float = 1e-6, tol: float = 1e-6, rng
 
         forward()
         dx = net.backward(r, input_grad=True)
-        errors = {"input": rel_error(dx, numerical_grad(f, x, eps))}
+        errors = {} if indices else {"input": rel_error(dx, numerical_grad(f, x, eps))}
         analytic = net.grads.copy()
         for name, where, _ in net._slices:
             errors[name] = rel_error(analytic[where], numerical_grad(f, net.params[where], eps))

@@ -129,56 +129,82 @@ class Huber(Loss):
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Cross-entropy of ``softmax(logits)`` against labels, averaged over the batch.
+    """Cross-entropy of ``softmax(logits)`` against labels, averaged over the labels that count.
 
-    Targets are integer class labels (N,) or probability rows (N, C), e.g. one-hot. With label
-    smoothing ``eps`` the target becomes ``(1 - eps) * onehot + eps / C`` (as torch).
-    ``L = -mean_n sum_c t_nc log softmax(z_n)_c``, computed as a stable log-softmax:
+    Logits are (N, C), or (N, T, C) for a sequence (any (N, ..., C): the classes are on the LAST
+    axis, as a layer's output has them; torch's ``cross_entropy`` wants them on axis 1). Targets
+    are integer labels shaped like the logits without their last axis, or probability rows shaped
+    like the logits (e.g. one-hot). With label smoothing ``eps`` the target becomes
+    ``(1 - eps) * onehot + eps / C`` (as torch).
+    ``L = -mean_i sum_c t_ic log softmax(z_i)_c``, computed as a stable log-softmax:
     ``log softmax(z) = z - max(z) - log(sum(exp(z - max(z))))``.
-    ``dL/dz = (softmax(z) - t) / N`` (derivation in docs/losses.md).
+    ``dL/dz_i = (softmax(z_i) - t_i) / M`` (derivation in docs/losses.md), M the number of terms.
+
+    ``ignore_index`` (torch's semantics and default, -100): a label equal to it contributes neither
+    loss nor gradient, and the mean runs over the M labels that are not ignored (padding after the
+    end of a name must not count). If every label of a batch is ignored there is nothing to average:
+    torch returns NaN, tinynn raises a ValueError (a NaN would silently spread into the parameters,
+    and such a batch is a data bug). Probability targets have no ignore_index (as torch).
     """
 
-    def __init__(self, label_smoothing: float = 0.0) -> None:
+    def __init__(self, label_smoothing: float = 0.0, ignore_index: int = -100) -> None:
         if not 0 <= label_smoothing <= 1:
             raise ValueError(f"SoftmaxCrossEntropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
+            raise ValueError(f"SoftmaxCrossEntropy: ignore_index must be an integer, got {ignore_index!r}")
         self.label_smoothing = float(label_smoothing)
+        self.ignore_index = int(ignore_index)
 
     def get_config(self):
-        return {"label_smoothing": self.label_smoothing}
+        return {"label_smoothing": self.label_smoothing, "ignore_index": self.ignore_index}
 
     def count_correct(self, preds, targets):
-        """A prediction is correct when the largest logit is the target class (argmax of one-hot rows)."""
-        labels = targets.argmax(axis=1) if np.ndim(targets) == 2 else targets
-        return int(np.count_nonzero(preds.argmax(axis=1) == labels)), len(preds)
+        """A prediction is correct when the largest logit is the target class (argmax of probability rows);
+        ignored labels are not scored."""
+        targets = np.asarray(targets)
+        guess = np.asarray(preds).argmax(axis=-1)
+        if targets.shape == np.shape(preds):
+            return int(np.count_nonzero(guess == targets.argmax(axis=-1))), guess.size
+        scored = targets != self.ignore_index
+        return int(np.count_nonzero((guess == targets) & scored)), int(np.count_nonzero(scored))
 
     def _targets(self, preds: np.ndarray, targets: Any) -> np.ndarray:
-        """Validate targets; return int labels (N,) or float probabilities (N, C)."""
+        """Validate targets; return int labels shaped ``preds.shape[:-1]`` or float probabilities like preds."""
         targets = np.asarray(targets)
-        n, c = preds.shape
+        n, c = preds.shape[0], preds.shape[-1]
         if targets.shape[:1] != (n,):
             raise ValueError(
                 f"{self!r}: preds have batch size {n} (shape {preds.shape}) but targets have "
                 f"shape {targets.shape}"
             )
-        if targets.ndim == 2:
+        if targets.ndim == preds.ndim:
             if targets.shape != preds.shape:
                 raise ValueError(f"{self!r}: one-hot targets of shape {targets.shape} do not match preds {preds.shape}")
             targets = targets.astype(preds.dtype, copy=False)
             self._check_finite_targets(targets)
-            self._check_rows_sum_to_one(targets)
+            self._check_rows_sum_to_one(targets.reshape(-1, c))
             return targets
-        if targets.ndim != 1:
-            raise ValueError(f"{self!r}: targets must be labels (N,) or one-hot (N, C), got shape {targets.shape}")
+        if targets.shape != preds.shape[:-1]:
+            want = "labels (N,) or one-hot (N, C)" if preds.ndim == 2 else f"labels {preds.shape[:-1]} or one-hot"
+            raise ValueError(f"{self!r}: targets must be {want} for preds of shape {preds.shape}, "
+                             f"got shape {targets.shape}")
         if targets.dtype.kind == "f":
             bad = ~np.isfinite(targets) | (targets != np.round(targets))
             if bad.any():
-                i = int(np.argmax(bad))
+                i = np.unravel_index(int(np.argmax(bad)), bad.shape)
+                i = i[0] if len(i) == 1 else tuple(int(k) for k in i)
                 what = "NaN label" if np.isnan(targets[i]) else f"non-integer label {targets[i]}"
                 raise ValueError(f"{self!r}: {what} at index {i}; labels must be integers 0..{c - 1}")
             targets = targets.astype(np.int64)
         elif targets.dtype.kind not in "iu":
             raise TypeError(f"{self!r}: labels must be integers, got dtype {targets.dtype}")
-        lo, hi = int(targets.min()), int(targets.max())
+        counted = targets[targets != self.ignore_index]
+        if counted.size == 0:
+            raise ValueError(
+                f"{self!r}: every label of the batch equals ignore_index={self.ignore_index}: there is no loss "
+                "to average (torch would return NaN)"
+            )
+        lo, hi = int(counted.min()), int(counted.max())
         if lo < 0 or hi >= c:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{self!r}: label {bad} out of range for {c} classes (expected 0..{c - 1})")
@@ -199,34 +225,41 @@ class SoftmaxCrossEntropy(Loss):
 
     def loss_and_grad(self, preds, targets):
         preds = self._check_preds(preds)
-        if preds.ndim != 2:
-            raise ValueError(f"{self!r}: preds must be logits of shape (N, C), got {preds.shape}")
+        if preds.ndim < 2:
+            raise ValueError(f"{self!r}: preds must be logits of shape (N, C) or (N, T, C), got {preds.shape}")
         targets = self._targets(preds, targets)
-        n, c = preds.shape
+        shape, c = preds.shape, preds.shape[-1]
         eps = self.label_smoothing
 
-        z = preds - preds.max(axis=1, keepdims=True)
+        z = preds.reshape(-1, c)  # one row per prediction (per time step of a sequence)
+        z = z - z.max(axis=1, keepdims=True)
         p = np.exp(z)
         sum_exp = p.sum(axis=1, keepdims=True)
         log_sum = np.log(sum_exp)
         p /= sum_exp  # softmax
         # log softmax = z - log_sum; only the entries the targets weight are needed.
-        if targets.ndim == 1:
-            rows = np.arange(n)
-            nll = log_sum[:, 0] - z[rows, targets]
+        if targets.ndim == preds.ndim - 1:
+            labels = targets.reshape(-1)
+            keep = labels != self.ignore_index
+            rows, labels = np.flatnonzero(keep), labels[keep]
+            m = len(rows)
+            nll = log_sum[rows, 0] - z[rows, labels]
             loss = (1 - eps) * nll.sum()
             if eps:
-                loss += eps * (log_sum[:, 0] - z.mean(axis=1)).sum()
-            p[rows, targets] -= 1 - eps
+                loss += eps * (log_sum[rows, 0] - z[rows].mean(axis=1)).sum()
+                p -= eps / c
+            p[rows, labels] -= 1 - eps
+            if m < len(p):
+                p[~keep] = 0  # an ignored label: no gradient
         else:
-            t = targets if not eps else (1 - eps) * targets + eps / c
+            t = targets.reshape(-1, c)
+            m = len(t)
+            if eps:
+                t = (1 - eps) * t + eps / c
             loss = (t * (log_sum - z)).sum()
             p -= t
-            eps = 0  # already folded into t
-        if eps:
-            p -= eps / c
-        p /= n
-        return float(loss) / n, p
+        p /= m
+        return float(loss) / m, p.reshape(shape)
 
 
 class BinaryCrossEntropy(Loss):

@@ -21,7 +21,9 @@ class Net:
     whole network with a few vectorised in-place operations on two arrays.
 
     ``dtype`` (float32 by default) is the dtype of parameters, activations and gradients;
-    inputs are cast to it. Use ``np.float64`` for gradient checking.
+    inputs are cast to it, except for a first layer that takes integer indices
+    (``layer.integer_input``, an ``Embedding``), which gets them as they are. Use ``np.float64``
+    for gradient checking.
 
     ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
@@ -132,6 +134,8 @@ class Net:
             raise ValueError(f"Net got input of shape {x.shape}; expected a batch (batch, features...)")
         if x.shape[0] == 0:
             raise ValueError(f"Net got an empty batch (input of shape {x.shape})")
+        if self.layers[0].integer_input:  # indices (an Embedding first): handed over uncast, it checks them
+            return x
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         # Exact, and about twice as fast as testing np.isfinite(x.sum()) (measured, float32).

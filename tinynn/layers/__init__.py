@@ -2,15 +2,18 @@
 
 One module per family, from simple to complex: ``base`` (the Layer class and the registry),
 ``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``, ``conv``, ``pooling``
-(both built on the private ``_im2col`` helpers), ``recurrent``.
+(both built on the private ``_im2col`` helpers), ``recurrent``, ``embedding``, ``attention``. The
+math of the last two and of ``LayerNorm`` is in :mod:`tinynn.textbook.attention`.
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiHeadAttention
 from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_layer
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .normalization import BatchNorm1d, BatchNorm2d
+from .embedding import Embedding, PositionalEmbedding
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, RNN
 from .shape import Flatten, Reshape
@@ -23,13 +26,17 @@ __all__ = [
     "Conv2D",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "GELU",
     "GRU",
     "Layer",
     "LSTM",
+    "LayerNorm",
     "LeakyReLU",
     "MaxPool2D",
+    "MultiHeadAttention",
+    "PositionalEmbedding",
     "RNN",
     "ReLU",
     "Reshape",

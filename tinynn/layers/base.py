@@ -30,6 +30,9 @@ class Layer:
     first ``forward`` (and again after ``free_scratch``), and ``backward`` reads them with
     ``self._cached()``, which names the layer if ``forward`` has not run.
 
+    ``integer_input``: the layer takes integer indices (an ``Embedding``); a :class:`tinynn.Net`
+    whose first layer says so passes integer input to it as it is, instead of casting it to floats.
+
     ``min_train_batch``: the fewest samples a training batch may have (batch norm needs 2);
     ``Model.fit`` checks it before the first update.
 
@@ -44,6 +47,9 @@ class Layer:
 
     cache: tuple[str, ...] = ()
     min_train_batch = 1
+
+    # Takes integer indices (Embedding): a Net hands such a first layer its input uncast.
+    integer_input = False
 
     # Rows of a batch never interact, so a Net may split the batch over threads (tinynn.parallel).
     batch_independent = True

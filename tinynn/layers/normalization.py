@@ -1,12 +1,14 @@
-"""Batch normalization."""
+"""Batch normalization and layer normalization."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_int, check_positive
+from ..textbook import attention as tb
 from ..textbook import norm as textbook
 from .base import Layer, Shape, register_layer
 
@@ -165,3 +167,70 @@ class BatchNorm2d(BatchNorm1d):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
+
+
+@register_layer
+class LayerNorm(Layer):
+    """Layer normalization (Ba, Kiros & Hinton, 2016) over the last ``len(normalized_shape)`` axes, as torch.
+
+    Each sample (each time step of a sequence) is normalised over its own features, so training and
+    eval compute the same thing and the rows of a batch never mix:
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias`` with the biased variance; ``weight`` (ones)
+    and ``bias`` (zeros) are shaped ``normalized_shape`` (absent with ``elementwise_affine=False``).
+    Backward, with ``g = dL/dy * weight``, ``xhat`` the normalised input and means over the features:
+    ``dL/dx = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps)`` (BatchNorm's formula with the
+    means taken over features instead of the batch), ``dL/dweight = sum(dL/dy * xhat)``,
+    ``dL/dbias = sum(dL/dy)`` over the leading axes. Math: :func:`tinynn.textbook.attention.layer_norm`.
+    """
+
+    cache = ("_cache",)
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True):
+        super().__init__()
+        self.normalized_shape = _normalized_shape(normalized_shape)
+        self.eps = check_positive(eps, "eps", where="LayerNorm")
+        self.elementwise_affine = bool(elementwise_affine)
+        if self.elementwise_affine:
+            self.params = {"weight": np.ones(self.normalized_shape, np.float32),
+                           "bias": np.zeros(self.normalized_shape, np.float32)}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+
+    @classmethod
+    def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+        shape = _normalized_shape(config.get("normalized_shape"))
+        return {"weight": shape, "bias": shape} if config.get("elementwise_affine", True) else {}
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        k = len(self.normalized_shape)
+        if x.ndim < k + 1 or x.shape[-k:] != self.normalized_shape:
+            want = ", ".join(["batch", "...", *map(str, self.normalized_shape)])
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected ({want})")
+        weight, bias = self.params.get("weight"), self.params.get("bias")
+        dtype = weight.dtype if weight is not None else x.dtype
+        if x.dtype != dtype:
+            x = x.astype(dtype)
+        y, self._cache = tb.layer_norm(x, weight, bias, self.normalized_shape, self.eps)
+        return y
+
+    def backward(self, grad: np.ndarray) -> np.ndarray | None:
+        (cache,) = self._cached()
+        if grad.shape != cache[0].shape:
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
+        dx, dweight, dbias = tb.layer_norm_backward(grad, cache)
+        if self.elementwise_affine:
+            self.grads["weight"][...] = dweight
+            self.grads["bias"][...] = dbias
+        return dx if self.input_grad else None
+
+    def get_config(self) -> dict[str, Any]:
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine}
+
+
+def _normalized_shape(value: Any) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive ints (an int n means ``(n,)``); else a ValueError."""
+    dims = (value,) if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if not isinstance(dims, (tuple, list)) or not dims:
+        raise ValueError(f"LayerNorm: normalized_shape must be a positive integer or a non-empty list of them, "
+                         f"got {value!r}")
+    return tuple(check_int(d, "normalized_shape", where="LayerNorm") for d in dims)
