@@ -162,6 +162,8 @@ GRADCHECK_TABLE |= {
     "MaxPool2D": "tests/test_conv.py::test_pooling_gradients",
     "AvgPool2D": "tests/test_conv.py::test_pooling_gradients",
     "BatchNorm2d": "tests/test_conv.py::test_batchnorm2d_gradients",
+    "Sequential": "tests/test_blocks.py::test_gradcheck_of_one_block",
+    "Residual": "tests/test_blocks.py::test_gradcheck_through_nested_blocks",
 }
 
 

@@ -2,11 +2,24 @@
 
 One module per family, from simple to complex: ``base`` (the Layer class and the registry),
 ``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``, ``conv``, ``pooling``
-(both built on the private ``_im2col`` helpers), ``recurrent``.
+(both built on the private ``_im2col`` helpers), ``recurrent``, and ``blocks`` (layers made of
+layers: ``Sequential``, ``Residual``).
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_layer
+from .base import (
+    LAYERS,
+    Layer,
+    Shape,
+    bind_flat,
+    from_config,
+    has_params,
+    layer_config,
+    named_layers,
+    param_shapes,
+    register_layer,
+)
+from .blocks import Residual, Sequential
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -33,11 +46,17 @@ __all__ = [
     "RNN",
     "ReLU",
     "Reshape",
+    "Residual",
+    "Sequential",
     "Shape",
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "bind_flat",
     "from_config",
+    "has_params",
+    "layer_config",
+    "named_layers",
     "param_shapes",
     "register_layer",
 ]
