@@ -53,6 +53,22 @@ def rewrite(src, dst, drop=(), **replace):
 # --- round trip ----------------------------------------------------------------------------
 
 
+def test_format_3_files_load_with_their_state_renamed(trained, mnist_small, tmp_path):
+    """Format 3 named state by layer index only ("1.running_var"); its nets are flat."""
+    model, path = trained
+    with np.load(path, allow_pickle=False) as d:
+        arrays = {k.replace(".BatchNorm1d.", "."): d[k] for k in d.files}
+    assert "net_state/1.running_var" in arrays
+    arrays["tinynn_format"] = np.array("tinynn-checkpoint-3")
+    with open(tmp_path / "v3.npz", "wb") as f:
+        np.savez(f, **arrays)
+    back = tn.Model.load(tmp_path / "v3.npz")
+    for name, value in model.net.state().items():
+        np.testing.assert_array_equal(back.net.state()[name], value)
+    x = mnist_small[2]
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))  # same numbers, same code
+
+
 def test_round_trip_restores_everything(trained, mnist_small):
     model, path = trained
     _, _, xt, _ = mnist_small
