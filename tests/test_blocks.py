@@ -178,3 +178,16 @@ def test_backward_without_input_grad_stops_at_the_first_parameters():
     flatten = net.layers[0].layers[0]
     assert flatten.cached() == ((3, 2, 2),)  # cached by forward, never differentiated: no error either
     assert not net.layers[0].layers[1].input_grad
+
+
+def test_set_flags_reaches_every_layer_and_every_replica():
+    net = tn.Net(nested(), workers=2)
+    net.eval().set_flags(probe=7)
+    replicas = [layers for layers, _ in net._split.replicas]
+    everyone = [layer for chain in (net.layers, *replicas) for _, layer in L.named_layers(chain)]
+    assert len({id(layer) for layer in everyone}) == 2 * len(net.named_layers())  # a replica shares no layer...
+    for (_, mine), (_, theirs) in zip(L.named_layers(net.layers), L.named_layers(replicas[0]), strict=True):
+        for name, p in mine.params.items():  # ... but every parameter array, and no gradient array
+            assert theirs.params[name] is p and not np.shares_memory(theirs.grads[name], mine.grads[name])
+    assert all(layer.probe == 7 and not layer.training for layer in everyone)
+    assert net.train().training and all(layer.training for layer in everyone)

@@ -88,14 +88,22 @@ class Net:
 
     def train(self) -> Net:
         """Training mode: dropout drops, batch norm uses batch statistics (every layer, at any depth)."""
-        for _, layer in self.named_layers():
-            layer.training = True
-        return self
+        return self.set_flags(training=True)
 
     def eval(self) -> Net:
         """Evaluation mode: dropout is the identity, batch norm uses running statistics."""
-        for _, layer in self.named_layers():
-            layer.training = False
+        return self.set_flags(training=False)
+
+    def set_flags(self, **flags: Any) -> Net:
+        """Set each ``flag=value`` as an attribute of every layer at any depth, and of the workers' replicas.
+
+        The one way a per-layer switch reaches all layers (``train``/``eval`` set ``training``).
+        """
+        chains = [self.layers, *(self._split.chains()[1:] if self._split is not None else [])]
+        for chain in chains:
+            for _, layer in named_layers(chain):
+                for name, value in flags.items():
+                    setattr(layer, name, value)
         return self
 
     @property
@@ -217,8 +225,8 @@ class Net:
 
 
 
-def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> Any:
-    """Append a row per layer (a block's layers below it, indented); the shape after the last layer."""
+def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> None:
+    """Append a row per layer (a block's layers below it, indented)."""
     for i, layer in enumerate(layers):
         out = layer.output_shape(shape) if shape is not None else None
         count = sum(p.size for _, sub in named_layers([layer]) for p in sub.params.values())
@@ -230,7 +238,6 @@ def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[t
         if children:  # a block's layers run in order on its input (true of Sequential and Residual)
             _summary_rows(children, shape, indent + "  ", rows)
         shape = out
-    return shape
 
 
 def _parse_config(config: Any) -> tuple[list[Any], np.dtype]:

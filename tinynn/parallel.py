@@ -28,8 +28,10 @@ What a layer must do to run under the batch split (``batch_independent = True``,
 rows of the batch never interact (batch on axis 0; no batch statistics, no random draws), it reads
 its parameters from ``self.params`` and writes (overwrites) its gradients into the arrays of
 ``self.grads`` in ``backward``, and everything it keeps between ``forward`` and ``backward`` lives on
-the layer instance. ``Dropout`` (random masks: the order of draws between threads would not be
-deterministic) and ``BatchNorm1d`` (batch statistics) set ``batch_independent = False``.
+the layer instance (its ``replica()`` copies it; the default suits most layers). ``Dropout``
+(random masks: the order of draws between threads would not be deterministic) and ``BatchNorm1d``
+(batch statistics) set ``batch_independent = False``. Blocks are walked through ``sublayers()``:
+every layer at any depth must qualify.
 """
 
 from __future__ import annotations
@@ -151,10 +153,7 @@ class BatchSplit:
         return [self.layers, *(layers for layers, _ in self.replicas)]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        chains = self.chains()
-        for layers in chains[1:]:  # follow the net's train/eval mode, at every depth
-            for (_, mine), (_, theirs) in zip(named_layers(layers), named_layers(self.layers), strict=True):
-                mine.training = theirs.training
+        chains = self.chains()  # replicas follow the net's flags (training, ...) through Net.set_flags
         self._parts = rows = chunks(len(x), len(chains))
         self.rows = len(x)
 
