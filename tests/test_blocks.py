@@ -191,3 +191,11 @@ def test_set_flags_reaches_every_layer_and_every_replica():
             assert theirs.params[name] is p and not np.shares_memory(theirs.grads[name], mine.grads[name])
     assert all(layer.probe == 7 and not layer.training for layer in everyone)
     assert net.train().training and all(layer.training for layer in everyone)
+
+
+def test_a_block_reports_what_its_layers_need():
+    block = L.Residual([L.Dense(3, 3), L.Sequential([L.BatchNorm1d(3)])])
+    assert block.min_train_batch == 2 and not block.batch_independent
+    assert L.Sequential([L.Dense(3, 3)]).batch_independent
+    with pytest.raises(ValueError, match=r"layer 0\.Residual\.1\.Sequential\.0\.BatchNorm1d.*workers=1"):
+        tn.Net([block], workers=2)

@@ -132,12 +132,13 @@ class BatchSplit:
     """Forward and backward of a layer list with the batch's rows split over ``workers`` threads."""
 
     def __init__(self, layers: Sequence[Any], grads: np.ndarray, workers: int) -> None:
-        for path, layer in named_layers(layers):
-            if not layer.batch_independent:
-                raise ValueError(
-                    f"workers={workers}: layer {path} {layer!r} mixes the rows of a batch (batch statistics or "
-                    "random draws), so the batch cannot be split over threads; use workers=1"
-                )
+        mixing = [(path, layer) for path, layer in named_layers(layers) if not layer.batch_independent]
+        if mixing:  # name the innermost such layer (a block is batch-dependent through its layers)
+            path, layer = max(mixing, key=lambda item: item[0].count("."))
+            raise ValueError(
+                f"workers={workers}: layer {path} {layer!r} mixes the rows of a batch (batch statistics or "
+                "random draws), so the batch cannot be split over threads; use workers=1"
+            )
         self.layers, self.grads = list(layers), grads
         self.replicas = [self.replicate() for _ in range(workers - 1)]
         self.rows = 0  # rows of the last split forward (0: the last forward was not split)

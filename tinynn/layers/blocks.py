@@ -43,6 +43,15 @@ class Sequential(Layer):
     def sublayers(self) -> list[Layer]:
         return self.layers
 
+    @property
+    def batch_independent(self) -> bool:  # type: ignore[override]
+        """Rows never interact if they never do in any of its layers."""
+        return all(layer.batch_independent for layer in self.layers)
+
+    @property
+    def min_train_batch(self) -> int:  # type: ignore[override]
+        return max(layer.min_train_batch for layer in self.layers)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         for layer in self.layers:
             x = layer.forward(x)

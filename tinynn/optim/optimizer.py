@@ -51,6 +51,11 @@ class Optimizer:
 
     `decay_mask` (optional, a 1-D array like `params` of 0s and 1s) limits weight decay to the
     entries where it is 1: build it from a net's parameter names with :func:`decay_mask`.
+
+    A class whose update reads each coordinate's own values only declares `elementwise = True`
+    in its own body; then `Net(workers=...)` steps slices of the vector in parallel through
+    `shard` and `join` (the state `init_state` declares, sliced). The claim is not inherited by a
+    subclass that changes the math (`is_elementwise`); any other optimizer steps whole.
     """
 
     hyperparams: tuple[str, ...] = ("lr", "weight_decay", "maximize")
