@@ -81,7 +81,7 @@ class Loss:
             )
 
 
-LOSSES: Registry = Registry("loss", Loss)
+LOSSES: Registry = Registry("loss", Loss, "tn.losses.register_loss")
 """Every loss class a checkpoint may name: class name -> class. Fill it with ``register_loss``."""
 
 T = TypeVar("T", bound=type[Loss])

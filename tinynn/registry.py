@@ -21,9 +21,9 @@ T = TypeVar("T", bound=type)
 class Registry(dict):
     """Class name -> class, for the subclasses of ``base`` (a dict; add to it with :meth:`register`)."""
 
-    def __init__(self, kind: str, base: type) -> None:
+    def __init__(self, kind: str, base: type, decorator: str) -> None:
         super().__init__()
-        self.kind, self.base = kind, base
+        self.kind, self.base, self.decorator = kind, base, decorator  # decorator: how users register, for messages
 
     def register(self, cls: T) -> T:
         """Class decorator: make ``cls`` loadable by its name. Registering the same class again is a no-op.
@@ -32,7 +32,7 @@ class Registry(dict):
         would be ambiguous.
         """
         if not (isinstance(cls, type) and issubclass(cls, self.base)):
-            raise TypeError(f"register_{self.kind} expects a {self.base.__name__} subclass, got {cls!r}")
+            raise TypeError(f"{self.decorator} expects a {self.base.__name__} subclass, got {cls!r}")
         for name, known in self.items():
             if name.lower() == cls.__name__.lower() and known is not cls:
                 raise ValueError(f"a different {self.kind} named {name!r} is already registered ({known!r})")
@@ -42,7 +42,10 @@ class Registry(dict):
     def lookup(self, name: Any) -> type:
         """The class registered as ``name`` (exact spelling); a ValueError listing the known names if none."""
         if not isinstance(name, str) or name not in self:
-            raise ValueError(f"unknown {self.kind} type {name!r}; known: {', '.join(sorted(self))}")
+            raise ValueError(
+                f"unknown {self.kind} type {name!r}; known: {', '.join(sorted(self))} "
+                f"(a class of your own: decorate it with @{self.decorator} before loading)"
+            )
         return self[name]
 
     def find(self, name: str) -> type:

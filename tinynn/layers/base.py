@@ -178,7 +178,7 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-LAYERS: Registry = Registry("layer", Layer)
+LAYERS: Registry = Registry("layer", Layer, "tn.layers.register_layer")
 """Every layer type a checkpoint may name: class name -> class. Fill it with ``register_layer``."""
 
 L = TypeVar("L", bound=type[Layer])

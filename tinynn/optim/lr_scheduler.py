@@ -79,7 +79,7 @@ class LRScheduler:
         return f"{type(self).__name__}({args}, last_epoch={self.last_epoch})"
 
 
-SCHEDULERS: Registry = Registry("scheduler", LRScheduler)
+SCHEDULERS: Registry = Registry("scheduler", LRScheduler, "tn.optim.lr_scheduler.register_scheduler")
 """Every scheduler class a checkpoint may name: class name -> class. Fill it with ``register_scheduler``."""
 
 S = TypeVar("S", bound=type[LRScheduler])

@@ -266,7 +266,7 @@ class Optimizer:
         return f"{type(self).__name__}({args})"
 
 
-OPTIMIZERS: Registry = Registry("optimizer", Optimizer)
+OPTIMIZERS: Registry = Registry("optimizer", Optimizer, "tn.optim.register_optimizer")
 """Every optimizer class a checkpoint may name: class name -> class. Fill it with ``register_optimizer``."""
 
 Opt = TypeVar("Opt", bound=type[Optimizer])
