@@ -366,12 +366,33 @@ def test_every_layer_with_parameters_declares_their_shapes():
              tn.layers.MaxPool2D(2), tn.layers.Conv2D(3, 2, 2, bias=False), tn.layers.AvgPool2D(2)],
     lambda: [tn.layers.Reshape((4, 5)), tn.layers.RNN(5, 3, return_sequences=True), tn.layers.GRU(3, 4, True),
              tn.layers.LSTM(4, 2)],
+    lambda: [Dense(4, 6), tn.layers.Residual([BatchNorm1d(6), tn.layers.Sequential([Dense(6, 6), ReLU()]),
+             tn.layers.Residual([Dense(6, 6, bias=False)])]), Dense(6, 2)],
 ])  # fmt: skip
 def test_param_shapes_agree_with_the_built_net(layers):
     net = tn.Net(layers())
     named, dtype = tn.Net.config_params(net.get_config())
     assert named == net.named_params() and dtype == net.dtype
     assert sum(math.prod(s) for _, s in named) == net.num_params
+
+
+def _nest(depth: int, inner: dict) -> dict:
+    for _ in range(depth):
+        inner = {"type": "Sequential", "config": {"layers": [inner]}}
+    return inner
+
+
+def test_nested_blocks_are_checked_before_anything_is_built(good, tmp_path):
+    huge = {"type": "Dense", "config": {"in_features": 2**20, "out_features": 2**20}}  # 4 TiB if built
+    config = lambda c: {**c, "layers": [_nest(5, huge), *c["layers"][1:]]}  # noqa: E731
+    bad = craft(good, tmp_path / "huge.npz", net_config=config)
+    assert peak_mib(lambda: refused(bad, "architecture needs")) < 16
+    for n in (250, 5000):  # deep, then too deep for JSON (so written by hand): a clear ValueError either way
+        nested = '{"type": "Sequential", "config": {"layers": [' * n + json.dumps(huge) + "]}}" * n
+        deep = craft(good, tmp_path / "deep.npz", net_config='{"dtype": "float32", "layers": [' + nested + "]}")
+        refused(deep, "architecture needs" if n == 250 else "net_config")
+    empty = craft(good, tmp_path / "empty.npz", net_config=lambda c: {**c, "layers": [_nest(1, {})]})
+    refused(empty, "unknown layer type None")
 
 
 def test_a_layer_whose_param_shapes_lies_is_caught(good, monkeypatch):
