@@ -199,3 +199,16 @@ def test_a_block_reports_what_its_layers_need():
     assert L.Sequential([L.Dense(3, 3)]).batch_independent
     with pytest.raises(ValueError, match=r"layer 0\.Residual\.1\.Sequential\.0\.BatchNorm1d.*workers=1"):
         tn.Net([block], workers=2)
+
+
+def test_a_block_defined_by_its_arguments_shows_them():
+    class Pair(L.Sequential):
+        def __init__(self, width):
+            self.width = width
+            super().__init__([L.Dense(width, width), L.ReLU()])
+
+        def get_config(self):
+            return {"width": self.width}
+
+    assert repr(Pair(3)) == "Pair(width=3)"
+    assert repr(L.Residual([L.ReLU()])) == "Residual([ReLU()])"

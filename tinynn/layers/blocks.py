@@ -95,6 +95,8 @@ class Sequential(Layer):
         }
 
     def __repr__(self) -> str:
+        if set(self.get_config()) != {"layers"}:  # a block built from its own arguments shows them
+            return super().__repr__()
         return f"{type(self).__name__}([{', '.join(repr(layer) for layer in self.layers)}])"
 
 
