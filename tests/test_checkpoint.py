@@ -53,6 +53,22 @@ def rewrite(src, dst, drop=(), **replace):
 # --- round trip ----------------------------------------------------------------------------
 
 
+def test_format_3_files_load_with_their_state_renamed(trained, mnist_small, tmp_path):
+    """Format 3 named state by layer index only ("1.running_var"); its nets are flat."""
+    model, path = trained
+    with np.load(path, allow_pickle=False) as d:
+        arrays = {k.replace(".BatchNorm1d.", "."): d[k] for k in d.files}
+    assert "net_state/1.running_var" in arrays
+    arrays["tinynn_format"] = np.array("tinynn-checkpoint-3")
+    with open(tmp_path / "v3.npz", "wb") as f:
+        np.savez(f, **arrays)
+    back = tn.Model.load(tmp_path / "v3.npz")
+    for name, value in model.net.state().items():
+        np.testing.assert_array_equal(back.net.state()[name], value)
+    x = mnist_small[2]
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))  # same numbers, same code
+
+
 def test_round_trip_restores_everything(trained, mnist_small):
     model, path = trained
     _, _, xt, _ = mnist_small
@@ -71,7 +87,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     assert loaded.epoch == 2
     assert loaded.history.epoch == [0, 1] and loaded.history.history == model.history.history
     with np.load(path, allow_pickle=False) as d:
-        assert str(d["tinynn_format"]) == "tinynn-checkpoint-3"
+        assert str(d["tinynn_format"]) == "tinynn-checkpoint-4"
         assert json.loads(str(d["net_config"])) == model.net.get_config()
         assert json.loads(str(d["optim_config"])) == {
             "type": "Adam", "config": model.optimizer.get_config(), "decay_mask": False
@@ -116,7 +132,7 @@ def test_custom_optimizer_needs_override(mnist_small, tmp_path):
     model = tn.Model(tn.Net([Dense(784, 10)]), SoftmaxCrossEntropy(), MySGD())
     model.fit(x[:200], y[:200], verbose=0)
     path = model.save(tmp_path / "custom.npz")
-    with pytest.raises(ValueError, match=r"'MySGD' is not a tinynn optimizer.*optimizer="):
+    with pytest.raises(ValueError, match=r"'MySGD' is not a registered optimizer.*optimizer="):
         tn.Model.load(path)
     loaded = tn.Model.load(path, optimizer=MySGD())
     assert np.array_equal(loaded.predict(xt), model.predict(xt))
@@ -191,13 +207,13 @@ def test_missing_file(tmp_path):
         (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
         (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
         (lambda p, good: rewrite(good, p, net_state__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
-        (lambda p, good: rewrite(good, p, drop=["net_state/1.running_var"]), "does not match"),
+        (lambda p, good: rewrite(good, p, drop=["net_state/1.BatchNorm1d.running_var"]), "does not match"),
         (lambda p, good: rewrite(good, p, optim_state__m=np.zeros(5, np.float32)), "optimizer state 'm'"),
         (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope", "config": {}}')), "unknown loss"),
         (lambda p, good: rewrite(good, p, optim_config=np.array('{"type": "Lion", "config": {}, "decay_mask": false}')),
-         "'Lion' is not a tinynn optimizer"),
+         "'Lion' is not a registered optimizer"),
         (lambda p, good: rewrite(good, p, sched_config=np.array('{"type": "Warp", "config": {}}')),
-         "'Warp' is not a tinynn scheduler"),
+         "'Warp' is not a registered scheduler"),
         (lambda p, good: rewrite(good, p, training=np.array('{"epoch": [1, 2]}')), "'training' should have"),
     ],
     ids=[

@@ -24,9 +24,9 @@ CLASSES = ("ELU", "GaussianNoise", "LowRankDense", "NAdam")
 def guide(tmp_path_factory: pytest.TempPathFactory):
     """The namespace of docs/custom.md's blocks up to (not including) the MNIST run."""
     blocks = re.findall(r"^```python\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
-    registries = (tn.layers.LAYERS, tn.optim.lr_scheduler.SCHEDULERS)
+    registries = (tn.layers.LAYERS, tn.losses.LOSSES, tn.optim.OPTIMIZERS, tn.optim.lr_scheduler.SCHEDULERS)
     saved = [dict(r) for r in registries]
-    for name in CLASSES:  # a page run earlier in this process registered its own classes
+    for name in (*CLASSES, "MLPBlock"):  # a page run earlier in this process registered its own classes
         tn.layers.LAYERS.pop(name, None)
     namespace: dict = {"__name__": "__guide__"}
     mp = pytest.MonkeyPatch()

@@ -156,9 +156,9 @@ def test_output_comparison() -> None:
 
 @pytest.fixture
 def own_registries():
-    """Layers and schedulers a page registers (docs/custom.md's ELU...) are forgotten after it, so
+    """Layers, losses, optimizers and schedulers a page registers (docs/custom.md's ELU...) are forgotten after it, so
     they reach neither the next page nor the tests that check every registered layer."""
-    registries = (tn.layers.LAYERS, tn.optim.lr_scheduler.SCHEDULERS)
+    registries = (tn.layers.LAYERS, tn.losses.LOSSES, tn.optim.OPTIMIZERS, tn.optim.lr_scheduler.SCHEDULERS)
     saved = [dict(r) for r in registries]
     yield
     for registry, before in zip(registries, saved, strict=True):

@@ -127,6 +127,16 @@ def test_divergence_raises_clear_error(mnist, loss):
     assert model.epoch == 0  # no epoch was recorded as completed
 
 
+def test_a_loss_error_on_finite_predictions_is_not_divergence():
+    """Divergence is read from the values: bad labels raise the loss's own ValueError."""
+    tn.seed(0)
+    model = tn.Model(tn.Net([Dense(3, 4)]), SoftmaxCrossEntropy(), tn.optim.SGD(lr=0.1))
+    x, y = np.ones((8, 3), np.float32), np.full(8, 7)  # class 7 of 4
+    with pytest.raises(ValueError, match="SoftmaxCrossEntropy") as info:
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert not isinstance(info.value, TrainingDiverged)
+
+
 def test_nan_parameters_after_the_last_step_are_caught(mnist):
     """Even when no later forward pass would notice, fit never returns NaN parameters silently."""
     (x, y), _ = mnist

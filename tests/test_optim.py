@@ -401,7 +401,7 @@ def test_get() -> None:
     assert type(optim.get("AdamW")) is AdamW and type(optim.get("RMSprop")) is RMSProp
     for name in NAMES:
         assert isinstance(optim.get(name.upper()), Optimizer)
-    with pytest.raises(ValueError, match="sgd.*sgdm.*adagrad.*rmsprop.*adam.*adamw"):
+    with pytest.raises(ValueError, match="known: adagrad, adam, adamw, rmsprop, sgd, sgdm"):
         optim.get("lamb")
     with pytest.raises(TypeError):
         optim.get("sgd", momentum=0.9)

@@ -55,7 +55,7 @@ def params(folder) -> np.ndarray:
 # --- resume -----------------------------------------------------------------------------------
 
 CASES = [  # every optimizer, every scheduler, every net of the zoo
-    *[(opt, sched, "mlp") for opt, sched in zip(sorted(tn.optim.OPTIMIZERS), itertools.cycle(["cosine", "step"]))],
+    *[(opt, sched, "mlp") for opt, sched in zip(tn.optim.names(), itertools.cycle(["cosine", "step"]))],
     *[("sgdm", sched, "mlp") for sched in ("cosine", "step", "none")],
     *[("adam", "cosine", model) for model in sorted(zoo.NETS) if model != "mlp"],
 ]

@@ -173,7 +173,7 @@ class Model:
         batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last)
         params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size)}
         callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
-        self.stop_training, preds = False, None
+        self.stop_training = False
         callbacks.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
@@ -183,6 +183,8 @@ class Model:
                 metrics = _EpochMetrics(self.loss)
                 for step, (xb, yb) in enumerate(batches, 1):
                     preds = self.net.forward(xb)  # 1. forward
+                    if not np.isfinite(preds).all():  # the loss would refuse them: that is divergence
+                        raise diverged(epoch, step, len(batches), "the predictions")
                     loss, grads = self.backward(preds, yb)  # 2. loss, 3. backward: fills net.grads
                     self.apply_grads(grads)  # 4. one optimizer step for the whole net
                     metrics.update(loss, preds, yb)
@@ -196,10 +198,6 @@ class Model:
                 callbacks.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
-        except ValueError as e:  # the loss refuses NaN/Inf predictions: that is divergence
-            if preds is None or np.isfinite(preds).all():
-                raise
-            raise diverged(epoch, step, len(batches), "the predictions") from e
         finally:
             callbacks.on_train_end()
         return self.history
@@ -220,8 +218,8 @@ class Model:
                 raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
             BatchIterator(1, shuffle=False)(*validation_data)  # check now, not after the first epoch
         smallest = batches.spec.batch_size if drop_last or batches.n % batch_size == 0 else batches.n % batch_size
-        for layer in self.net.layers:  # e.g. batch norm cannot normalise one sample
-            need = getattr(layer, "min_train_batch", 1)
+        for _, layer in self.net.named_layers():  # e.g. batch norm cannot normalise one sample
+            need = layer.min_train_batch
             if smallest < need:
                 raise ValueError(
                     f"fit: {layer!r} needs batches of at least {need} samples in training, but with "

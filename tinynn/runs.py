@@ -95,7 +95,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of one run (``RUN_OPTIONS``, plus ``--data``), as ``tinynn train`` takes them."""
     from . import optim
 
-    optimizers = sorted(optim.OPTIMIZERS)
+    optimizers = optim.names()
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
                         help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "

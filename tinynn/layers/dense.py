@@ -57,14 +57,14 @@ class Dense(Layer):
         return {"w": (n_in, n_out), "b": (n_out,)} if config.get("bias", True) else {"w": (n_in, n_out)}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._expect_2d(x, self.in_features)
+        self.expect_2d(x, self.in_features)
         w = self.params["w"]
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         if not self.fast:
             return self._textbook_keep(*textbook.dense(x, w, self.params.get("b")))
         self._x = x
-        out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
+        out = self.scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
         if self.bias:
             out += self.params["b"]
@@ -75,7 +75,7 @@ class Dense(Layer):
             dx, dw, db = textbook.dense_backward(grad, self._textbook_cache(grad))
             self._set_grads(dw, db)
             return dx if self.input_grad else None
-        (x,), w = self._cached(), self.params["w"]
+        (x,), w = self.cached(), self.params["w"]
         if grad.shape != (x.shape[0], self.out_features):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; "
@@ -84,17 +84,20 @@ class Dense(Layer):
         np.matmul(x.T, grad, out=self.grads["w"])
         if self.bias:
             # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
-            ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
+            ones = self.scratch_array("ones", (x.shape[0],), w.dtype)
             ones.fill(1)
             np.matmul(ones, grad, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dx = self._scratch_array("dx", x.shape, w.dtype)
+        dx = self.scratch_array("dx", x.shape, w.dtype)
         np.matmul(grad, w.T, out=dx)
         return dx
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.out_features)
+
+    def input_shape(self) -> Shape:
+        return (None, self.in_features)
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features}
