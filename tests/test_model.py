@@ -90,7 +90,9 @@ def test_predict_is_batched_eval_and_restores_mode():
     x, _ = blobs(50)
     out = model.predict(x, batch_size=7)
     assert out.shape == (50, 3)
-    assert np.array_equal(out, model.predict(x, batch_size=50))  # dropout off, batching invisible
+    # Dropout off, batching invisible up to rounding: BLAS may take another kernel for another batch
+    # size (the 1-row tail batch here), so the two agree to float32 precision, not bit for bit.
+    np.testing.assert_allclose(out, model.predict(x, batch_size=50), rtol=1e-5, atol=1e-6)
     assert net.training
 
 
