@@ -29,7 +29,7 @@ def test_train_step_equals_forward_backward_apply():
         loss_a, grads = a.backward(preds, y)
         a.apply_grads(grads)
         loss_b = b.train_step(x, y)
-        assert loss_a == loss_b
+        assert loss_a == loss_b  # bit for bit: train_step runs these very calls
     assert np.array_equal(a.net.params, b.net.params)
 
 
