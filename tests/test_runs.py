@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -182,6 +183,28 @@ def test_a_folder_never_mixes_two_runs(tmp_path, monkeypatch, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["history.json", "run.json"]
     assert cli.read_run(tmp_path)["options"]["lr"] == 0.01
     assert json.loads((tmp_path / "history.json").read_text())["epoch"] == []
+
+
+def test_the_main_job_runs_again_as_written(tmp_path, monkeypatch, capsys):
+    """README's `tinynn train` (no --out) twice: each run gets a fresh folder, runs/mnist then runs/mnist-2;
+    --overwrite without --out replaces runs/mnist; a folder named with --out is still refused."""
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    assert train(*SMALL, "--epochs", "1") == 0
+    first = (runs / "mnist" / "model.npz").read_bytes()
+    assert train(*SMALL, "--epochs", "1", "--seed", "3") == 0
+    assert train(*SMALL, "--epochs", "1", "--seed", "4") == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["mnist", "mnist-2", "mnist-3"]
+    assert (runs / "mnist" / "model.npz").read_bytes() == first  # the first run is untouched
+    assert [cli.read_run(runs / n)["options"]["seed"] for n in ("mnist", "mnist-2", "mnist-3")] == [0, 3, 4]
+    assert train(*SMALL, "--epochs", "1", "--seed", "5", "--overwrite") == 0
+    assert cli.read_run(runs / "mnist")["options"]["seed"] == 5 and not (runs / "mnist-4").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train(*SMALL, "--epochs", "1", "--out", "runs/mnist-2")
+    assert e.value.code == 2 and "holds another run" in capsys.readouterr().err
+    assert train("--resume", "runs/mnist-2") == 0  # finished already: says so, changes nothing
+    assert cli.free_run_folder("runs/mnist") == Path("runs/mnist-4")
 
 
 def test_a_real_ctrl_c_saves_and_says_how_to_continue(tmp_path):
