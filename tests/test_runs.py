@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -207,14 +206,13 @@ def test_the_main_job_runs_again_as_written(tmp_path, monkeypatch, capsys):
     assert cli.free_run_folder("runs/mnist") == Path("runs/mnist-4")
 
 
-def test_a_real_ctrl_c_saves_and_says_how_to_continue(tmp_path):
+def test_a_real_ctrl_c_saves_and_says_how_to_continue(tmp_path, hold_after_first_checkpoint):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "tinynn", "train", "--limit", "6000", "--hidden", "256", "--epochs", "40",
            "--out", str(out), "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "model.npz").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    env, wait_until_held = hold_after_first_checkpoint  # Ctrl-C once epoch 1 is saved: no race with the run
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_until_held(proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

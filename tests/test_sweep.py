@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -97,41 +96,16 @@ def test_ray_gives_the_same_results(process_sweep, ray_session, tmp_path):
     assert "diverged" in ray_rows[4]["error"]
 
 
-# Loaded by every Python process started with the test's PYTHONPATH (the sweep and its runs): after a run's
-# checkpoint of epoch 1 is written, the run says so with a file and waits for the sweep's Ctrl-C.
-HOLD_AFTER_FIRST_CHECKPOINT = """
-import os, pathlib, time
-import tinynn as tn
-
-_save = tn.callbacks.ModelCheckpoint.on_epoch_end
-
-def on_epoch_end(self, epoch, logs):
-    _save(self, epoch, logs)
-    pathlib.Path(os.environ["TINYNN_TEST_HOLD"], str(os.getpid())).touch()
-    time.sleep(300)  # until the Ctrl-C (KeyboardInterrupt) arrives
-
-tn.callbacks.ModelCheckpoint.on_epoch_end = on_epoch_end
-"""
-
-
-def test_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+def test_interrupted_sweep_resumes_to_the_uninterrupted_result(tmp_path, hold_after_first_checkpoint):
     args = ["sweep", "--optimizer", "adam", "--seed", "0", "1", "--epochs", "3", "--hidden", "128",
             "--limit", "4000", "--workers", "2"]  # fmt: skip
     cut = tmp_path / "cut"
     # Deterministic: Ctrl-C is sent when both runs have written their first checkpoint and hold there
     # (no polling race with runs that finish first or have not started yet).
-    hook, held = tmp_path / "hook", tmp_path / "held"
-    hook.mkdir()
-    held.mkdir()
-    (hook / "sitecustomize.py").write_text(HOLD_AFTER_FIRST_CHECKPOINT)
-    pythonpath = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen([sys.executable, "-m", "tinynn", *args, "--out", str(cut)],
-                            env={**os.environ, "PYTHONPATH": pythonpath, "TINYNN_TEST_HOLD": str(held)},
+    env, wait_until_held = hold_after_first_checkpoint
+    proc = subprocess.Popen([sys.executable, "-m", "tinynn", *args, "--out", str(cut)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    deadline = time.monotonic() + 120
-    while len(list(held.iterdir())) < 2 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(list(held.iterdir())) == 2, "the two runs did not reach their first checkpoint"
+    wait_until_held(proc, runs=2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err
