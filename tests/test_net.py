@@ -99,7 +99,7 @@ def train(seed, steps=5):
 
 def test_same_seed_bit_identical_parameters():
     a, b = train(0), train(0)
-    assert np.array_equal(a, b)
+    assert np.array_equal(a, b)  # same seed, same code path: bit for bit
     assert not np.array_equal(a, train(1))
 
 

@@ -171,7 +171,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     model.save(tmp_path / "m.npz")
     loaded = tn.Model.load(tmp_path / "m.npz")
     assert [repr(a) for a in loaded.net.layers] == [repr(b) for b in net.layers]
-    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))  # same parameters, same code path: bit for bit
 
 
 def test_cli_lstm_defaults() -> None:

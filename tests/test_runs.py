@@ -81,7 +81,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, 
     tn.seed(12345)  # resume must not depend on the state the process happens to be in
     assert train("--resume", str(tmp_path / "cut")) == 0
     assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))
-    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    full = json.loads((tmp_path / "full" / "history.json").read_text())  # resume: the same code path runs, bit for bit
     cut = json.loads((tmp_path / "cut" / "history.json").read_text())
     assert cut["epoch"] == full["epoch"] == [0, 1, 2, 3]
     for key in ("loss", "val_loss", "val_accuracy", "lr"):
@@ -102,7 +102,7 @@ def test_interrupt_in_the_first_epoch_then_resume_starts_over(tmp_path, monkeypa
     assert not (tmp_path / "cut" / "model.npz").exists()
     assert train("--resume", str(tmp_path / "cut")) == 0
     assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))
-
+  # resume: bit for bit
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path, capsys):
     assert train(*SMALL, "--epochs", "1", "--out", str(tmp_path)) == 0
