@@ -73,7 +73,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     model, path = trained
     _, _, xt, _ = mnist_small
     loaded = tn.Model.load(path)
-    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))  # same parameters, same code path: bit for bit
     assert np.array_equal(loaded.net.params, model.net.params)
     for (k, a), (k2, b) in zip(model.net.state().items(), loaded.net.state().items(), strict=True):
         assert k == k2 and np.array_equal(a, b)
@@ -135,7 +135,7 @@ def test_custom_optimizer_needs_override(mnist_small, tmp_path):
     with pytest.raises(ValueError, match=r"'MySGD' is not a registered optimizer.*optimizer="):
         tn.Model.load(path)
     loaded = tn.Model.load(path, optimizer=MySGD())
-    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))  # same parameters, same code path: bit for bit
     # an optimizer of another class starts fresh
     fresh = tn.Model.load(path, optimizer=tn.optim.SGD(lr=0.5))
     assert fresh.optimizer.lr == 0.5 and fresh.optimizer.t == 0
@@ -282,7 +282,7 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
     history = resumed.fit(x, y, epochs=4, initial_epoch=resumed.epoch, batch_size=100,
                           validation_data=(xt, yt), verbose=0)  # fmt: skip
     assert history.epoch == [0, 1, 2, 3]  # the history covers the whole run
-    assert np.array_equal(resumed.net.params, full.net.params)
+    assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
     for a, b in zip(resumed.net.state().values(), full.net.state().values(), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(resumed.optimizer.state["m"], full.optimizer.state["m"])

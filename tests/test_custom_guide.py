@@ -139,5 +139,5 @@ def test_resume_with_weight_decay_and_a_batch_schedule_is_exact(guide, tmp_path,
     resumed.optimizer.lr = resumed.scheduler.get_last_lr()
     assert resumed.optimizer.lr == half.optimizer.lr
     fit(resumed, 3, initial_epoch=stop)
-    assert np.array_equal(resumed.net.params, full.net.params)
+    assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
     assert resumed.history.history["val_loss"] == full.history.history["val_loss"]

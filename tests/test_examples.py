@@ -91,3 +91,26 @@ def check_table(path: Path, stdout: str) -> None:
         assert f"| {name} " in table, f"no row for {name} in compare_optimizers.md"
     assert "|---" in table or "| ---" in table or "|:--" in table
     assert table.strip().splitlines()[-1] in stdout, "the table should also be printed"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_example_help_exits_without_running(script: str, tmp_path: Path) -> None:
+    """--help prints the options and exits 0: no data loaded, no training, no file written."""
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "MPLBACKEND": "Agg"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("usage:") and "--out" in result.stdout and "--quick" in result.stdout
+    assert "Epoch" not in result.stdout and "accuracy:" not in result.stdout, "--help started a run"
+    assert list(tmp_path.iterdir()) == [], "--help wrote files"
+
+
+def test_mnist_mlp_quick_writes_the_model_and_curves(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "mnist_mlp.py"), "--quick", "--out", str(tmp_path / "o")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "MPLBACKEND": "Agg"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Epoch 2/2" in result.stdout and "test accuracy:" in result.stdout
+    check_png(tmp_path / "o" / "curves.png")
+    import tinynn as tn
+
+    assert tn.Model.load(tmp_path / "o" / "model.npz", restore_rng=False).epoch == 2

@@ -99,28 +99,33 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
                         help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
+                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']})")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
-                        help="sizes of the hidden layers (mlp only)")
+                        help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
-                        help="dropout probability after each hidden layer (0 = none; mlp only)")
-    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
+                        help=f"dropout probability after each hidden layer, 0 = none; mlp only "
+                        f"(default: {d['dropout']:g})")
+    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"],
+                        help=f"optimizer (default: {d['optimizer']})")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
-                        help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
+                        help=f"learning rate, > 0 {_default_per_model('lr')}")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
-                        help="weight decay (L2; decoupled for adamw)")
+                        help=f"weight decay (L2; decoupled for adamw) (default: {d['weight_decay']:g})")
     parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
                         help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                        "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
+                        f"step multiplies it by 0.1 at 50%% and 75%% of the epochs (default: {d['scheduler']})")
     parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
+                        help=f"number of epochs {_default_per_model('epochs')}")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
                         help="rescale each batch's gradient to global L2 norm <= NORM "
-                        f"[default: none{_model_defaults('gradient_clip')}]")
-    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="mini-batch size")
+                        f"{_default_per_model('gradient_clip')}")
+    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
+                        help=f"mini-batch size (default: {d['batch_size']})")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
-                        help="training images held out for validation (the last ones; at most 10%% of them)")
-    parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
+                        help="training images held out for validation, the last ones; at most 10%% of them "
+                        f"(default: {d['val_size']})")
+    parser.add_argument("--seed", type=nonneg_int, default=d["seed"],
+                        help=f"random seed: init, shuffling, dropout (default: {d['seed']})")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
                         "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing)")
@@ -128,9 +133,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="train on the first N training images only (quick runs)")
 
 
-def _model_defaults(key: str) -> str:
-    """``"; lstm: 0.002"``: the models whose default for ``key`` differs, for a --help line."""
-    return "".join(f"; {m}: {v[key]:g}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
+def _default_per_model(key: str) -> str:
+    """``"(default: 0.001; cnn, lstm: 0.002)"``: the default for ``key``, and the models that have their own."""
+    general = DEFAULTS[key]
+    own: dict[str, list[str]] = {}
+    for model, values in sorted(MODEL_DEFAULTS.items()):
+        if key in values and values[key] != general:
+            own.setdefault(f"{values[key]:g}", []).append(model)
+    shown = "none" if general is None else f"{general:g}"
+    return "(default: " + "; ".join([shown, *(f"{', '.join(m)}: {v}" for v, m in own.items())]) + ")"
 
 
 def fill_model_defaults(args: argparse.Namespace) -> None:
@@ -174,6 +185,16 @@ def check_out(out: str | os.PathLike) -> None:
             except OSError as e:
                 raise ValueError(f"{out}: cannot create files in {p} ({e.strerror or e})") from None
             return
+
+
+def free_run_folder(base: str | os.PathLike) -> Path:
+    """``base``, or the first of ``base-2``, ``base-3``, ... that holds none of a run's files (``RUN_FILES``)."""
+    base = Path(base)
+    candidate, n = base, 1
+    while any((candidate / name).exists() for name in RUN_FILES):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
 
 
 def check_size(hidden: Sequence[int]) -> None:
