@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from .layers import LSTM, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Reshape
 from .net import Net
 
-IMAGE_SIZE, NUM_CLASSES = 784, 10
+IMAGE_SHAPE, NUM_CLASSES = (28, 28), 10
+IMAGE_SIZE = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]  # the nets take flat rows of 784 pixels
 
 
 def mlp(hidden: Sequence[int] = (256, 128), dropout: float = 0.1) -> Net:

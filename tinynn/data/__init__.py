@@ -3,6 +3,7 @@
 Knows nothing of layers or models: it hands out numpy arrays.
 """
 
+from .augment import RandomShift
 from .batches import BatchIterator, Epochs
 from .download import DownloadError, download_file
 from .idx import ChecksumError, check_idx, read_idx
@@ -16,6 +17,7 @@ __all__ = [
     "DownloadError",
     "Epochs",
     "MNISTNotFoundError",
+    "RandomShift",
     "check_idx",
     "download_file",
     "load_mnist",
