@@ -1,6 +1,6 @@
 """Train LeNet-5 on MNIST (the run of `tinynn train --model cnn`) and draw what it learned.
 
-    python examples/mnist_cnn.py --out docs/figures           # the full run: ~99.2% test accuracy
+    python examples/mnist_cnn.py --out docs/figures           # the full run: ~99.3% test accuracy
     python examples/mnist_cnn.py --quick --out /tmp/cnn      # seconds: 1 epoch on 1024 images (a smoke test)
     python examples/mnist_cnn.py --load runs/cnn/model.npz --out docs/figures   # draw a trained model
 
