@@ -36,7 +36,7 @@ from .rng import get_rng
 
 Shape = tuple[int, ...]
 Fans = tuple[int, int]
-Initializer = Callable[[Shape, np.dtype, "Fans | None"], np.ndarray]
+Initializer = Callable[[Shape, np.dtype, Fans | None], np.ndarray]
 """``init(shape, dtype, fans) -> array``; see the module docstring for ``fans``."""
 
 

@@ -1,4 +1,4 @@
-"""Datasets and batching: MNIST (IDX files, verified, downloaded if missing) and BatchIterator.
+"""Datasets and batching: MNIST (IDX files, verified, downloaded if missing), BatchIterator, RandomShift.
 
 Knows nothing of layers or models: it hands out numpy arrays.
 """
