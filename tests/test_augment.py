@@ -116,3 +116,10 @@ def test_the_cnn_trains_with_shifts_by_default_and_the_mlp_without():
     assert runs.parse_run_options([]).random_shift == 0
     with pytest.raises(ValueError, match="random-shift"):
         runs.parse_run_options(["--random-shift", "-1"])
+
+
+def test_a_run_recorded_before_random_shift_reads_as_without_shifts(tmp_path):
+    options = {k: v for k, v in vars(runs.parse_run_options([])).items() if k in runs.RUN_OPTIONS}
+    del options["random_shift"]
+    runs.write_json(tmp_path / runs.RUN_FILE, {"options": options, "status": "interrupted"})
+    assert runs.read_run(tmp_path)["options"]["random_shift"] == 0
