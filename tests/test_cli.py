@@ -74,7 +74,7 @@ def test_help_explains_every_flag():
     assert train.returncode == 0
     for flag in ("--hidden", "--dropout", "--optimizer", "--lr", "--weight-decay", "--scheduler", "--epochs",
                  "--batch-size", "--val-size", "--seed", "--data", "--limit", "--out", "--quiet", "--resume",
-                 "--overwrite"):  # fmt: skip
+                 "--overwrite", "--random-shift", "--gradient-clip"):  # fmt: skip
         assert flag in train.stdout, flag
     assert "default: 10" in train.stdout  # defaults are shown
     # ... each once: one "(default: ...)" per option, none saying "None" (a default a model fills in is stated

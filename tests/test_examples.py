@@ -67,6 +67,22 @@ def test_example_writes_pngs(script: str, tmp_path: Path) -> None:
         check_png(tmp_path / name)
     if script == "compare_optimizers.py":
         check_table(tmp_path / "compare_optimizers.md", result.stdout)
+    if script == "mnist_cnn.py":
+        check_same_run_as_the_cli(result.stdout, tmp_path)
+
+
+def check_same_run_as_the_cli(stdout: str, tmp_path: Path) -> None:
+    """mnist_cnn.py --quick trains `tinynn train --model cnn --epochs 1 --limit 1024`: the same recipe
+    (optimizer, lr, schedule, batch size, shifts, seed, validation split), so the same code path runs
+    twice and prints the same test accuracy and loss, digit for digit."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "tinynn", "train", "--model", "cnn", "--epochs", "1", "--limit", "1024",
+         "--out", str(tmp_path / "run"), "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    (result,) = [line for line in cli.stdout.splitlines() if line.startswith("test accuracy:")]
+    assert result in stdout.splitlines(), f"the CLI printed {result!r}; the example printed:\n{stdout[-1500:]}"
 
 
 def test_make_figures_covers_the_examples() -> None:

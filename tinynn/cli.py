@@ -44,6 +44,7 @@ from .runs import (
     read_run,
     write_json,
 )
+from .zoo import IMAGE_SHAPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,12 +231,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     def save_status(state: str, **extra) -> None:
         write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
 
+    # Drawn from the seeded generator, whose state the checkpoint saves: a resumed run shifts alike.
+    augment = tn.data.RandomShift(args.random_shift, IMAGE_SHAPE) if args.random_shift else None
     verbose = 0 if args.quiet else 1
     if verbose:
         print(model.net.summary(input_shape=(IMAGE_SIZE,)))
         what = f"resuming after epoch {model.epoch}: " if record is not None else ""
+        shift = f", random shifts of up to {args.random_shift} px" if augment else ""
         print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
-              f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
+              f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs{shift}")
     save_status("running")
     start = time.perf_counter()
     done_before = model.epoch
@@ -243,7 +247,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
             validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
-            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
+            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, augment=augment,
             callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
         )  # fmt: skip
     except (KeyboardInterrupt, tn.TrainingDiverged) as e:

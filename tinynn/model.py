@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,7 @@ class Model:
         checkpoint_path: str | os.PathLike | None = None,
         callbacks: Sequence[Callback] = (),
         drop_last: bool = False,
+        augment: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> History:
         """Train on ``(x, y)`` in mini-batches; returns ``model.history`` (every epoch so far).
 
@@ -154,7 +155,9 @@ class Model:
 
         ``x`` may be ``uint8`` images (0..255): each batch is scaled to float32 [0, 1] as it is drawn,
         so the dataset stays 4x smaller in memory. Batches are shuffled each epoch with tinynn's
-        seeded generator (``tn.seed``).
+        seeded generator (``tn.seed``). ``augment`` (e.g. ``tn.data.RandomShift(2, (28, 28))``) is
+        applied to each training batch after scaling, never to validation data; it draws from the
+        same generator, so a resumed run replays its draws too.
 
         ``scheduler`` (e.g. ``tn.optim.lr_scheduler.CosineAnnealingLR``) is stepped after every
         epoch, or every batch with ``scheduler_step="batch"`` (None keeps the model's setting,
@@ -170,7 +173,7 @@ class Model:
 
         Raises :class:`TrainingDiverged` if the loss or the parameters become NaN/Inf.
         """
-        batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last)
+        batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment)
         params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size)}
         callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
         self.stop_training = False
@@ -202,7 +205,7 @@ class Model:
             callbacks.on_train_end()
         return self.history
 
-    def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last):  # noqa: ANN001
+    def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment):  # noqa: ANN001
         """Check fit's arguments before anything trains; the batches of ``(x, y)``."""
         check_int(epochs, "epochs", 1, where="fit")
         check_int(initial_epoch, "initial_epoch", 0, where="fit")
@@ -212,7 +215,7 @@ class Model:
                 f"fit: epochs={epochs} < initial_epoch={initial_epoch}; epochs is the epoch to stop at "
                 "(as in Keras): fit(epochs=10, initial_epoch=3) trains the 7 epochs 4..10"
             )
-        batches = BatchIterator(batch_size, shuffle=shuffle, drop_last=drop_last)(x, y)  # checks sizes
+        batches = BatchIterator(batch_size, shuffle=shuffle, drop_last=drop_last, augment=augment)(x, y)  # checks sizes
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise ValueError("fit: validation_data must be a pair (x_val, y_val)")

@@ -33,6 +33,7 @@ DEFAULTS = {
     "seed": 0,
     "out": "runs/mnist",
     "gradient_clip": None,
+    "random_shift": 0,
 }
 # Where a net trains best with other settings (used when the user does not give the option).
 MODEL_DEFAULTS = zoo.TRAIN_DEFAULTS
@@ -46,7 +47,7 @@ RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
 
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
-               "batch_size", "val_size", "seed", "limit", "gradient_clip")  # fmt: skip
+               "batch_size", "val_size", "seed", "limit", "gradient_clip", "random_shift")  # fmt: skip
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -119,6 +120,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
                         help="rescale each batch's gradient to global L2 norm <= NORM "
                         f"{_default_per_model('gradient_clip')}")
+    parser.add_argument("--random-shift", type=nonneg_int, default=None, metavar="PIXELS",
+                        help="data augmentation: move each training image by a random whole number of pixels, "
+                        "up to PIXELS along each axis, drawn anew every epoch, 0 = none "
+                        f"{_default_per_model('random_shift')}")
     parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
                         help=f"mini-batch size (default: {d['batch_size']})")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
@@ -146,7 +151,7 @@ def _default_per_model(key: str) -> str:
 
 def fill_model_defaults(args: argparse.Namespace) -> None:
     """Options the user left out (None) get the model's own default, else the general one."""
-    for key in ("lr", "epochs", "gradient_clip"):
+    for key in ("lr", "epochs", "gradient_clip", "random_shift"):
         if getattr(args, key) is None:
             setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
 
@@ -221,6 +226,8 @@ def read_run(folder: str | os.PathLike) -> dict:
         raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
+    if isinstance(data, dict) and isinstance(data.get("options"), dict):
+        data["options"].setdefault("random_shift", 0)  # a record older than the option: trained without it
     if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
             and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
         raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")

@@ -57,7 +57,8 @@ class Conv2D(Layer):
 
     Inside, arrays are (C, H, W, N) (batch innermost; see ``_im2col``); the output is an NCHW view.
     In eval mode ``cols`` is built in bands of output rows, at most ``INFERENCE_COLS`` numbers at once.
-    Default init as Dense: ``w_init="he_uniform"`` with fan_in = in_channels*kh*kw, ``b_init="zeros"``.
+    Default init as Dense: ``w_init="he_uniform"``, ``b_init="zeros"``; initializers get the fans
+    ``(in_channels*kh*kw, out_channels*kh*kw)``, torch's.
     """
 
     INFERENCE_COLS = 2**21
@@ -88,9 +89,12 @@ class Conv2D(Layer):
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
-        self.params["w"] = w_init((self.out_channels, self.in_channels, *self.kernel_size), np.float32)
+        # torch's rule for w (out, in, kh, kw): each output sees in*kh*kw inputs, each input feeds out*kh*kw
+        receptive = self.kernel_size[0] * self.kernel_size[1]
+        fans = (self.in_channels * receptive, self.out_channels * receptive)
+        self.params["w"] = w_init((self.out_channels, self.in_channels, *self.kernel_size), np.float32, fans)
         if self.bias:
-            self.params["b"] = b_init((self.out_channels,), np.float32)
+            self.params["b"] = b_init((self.out_channels,), np.float32, fans)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod

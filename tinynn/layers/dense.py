@@ -24,7 +24,8 @@ class Dense(Layer):
     ``x.T`` and ``w.T`` are views: BLAS reads them transposed, nothing is copied.
 
     Defaults: ``w_init="he_uniform"`` (He et al. 2015, gain sqrt(2): right for ReLU nets),
-    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype)``.
+    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype, fans)``;
+    the fans are ``(in_features, out_features)``.
     """
 
     cache = ("_x",)
@@ -45,9 +46,10 @@ class Dense(Layer):
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
-        self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
+        fans = (self.in_features, self.out_features)  # w is (in, out): x @ w
+        self.params["w"] = w_init((self.in_features, self.out_features), np.float32, fans)
         if self.bias:
-            self.params["b"] = b_init((self.out_features,), np.float32)
+            self.params["b"] = b_init((self.out_features,), np.float32, fans)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod
