@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-import tinynn as tn  # noqa: E402
 from test_docs import OUTPUT, output_blocks, outputs_match, python_blocks  # noqa: E402
+
+import tinynn as tn  # noqa: E402
 
 
 def refresh(path: Path) -> int:
