@@ -71,14 +71,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _argv(options: Mapping[str, Any]) -> list[str]:
-    argv = []
-    for key, value in options.items():
-        if value is None:
-            continue
-        argv.append("--" + key.replace("_", "-"))
-        argv += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-    return argv
+_argv = runs.to_argv
 
 
 def expand(grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]], **fixed: Any) -> list[dict]:
