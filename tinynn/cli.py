@@ -440,7 +440,11 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    if not np.isfinite(logits).all():
+        raise CommandError(f"{path}: the model's outputs overflow to NaN or Inf on the test images (finite "
+                           "parameters too large for float32: a diverged run?)")
     preds = logits.argmax(axis=1)
     cm = tn.metrics.confusion_matrix(y, preds, num_classes=NUM_CLASSES)
 

@@ -331,6 +331,8 @@ def hold_folder(folder: str | os.PathLike) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                fd = None  # not ours: the holder's file stays
                 raise CommandError(f"{folder} is in use by another tinynn process (pid {holder}); wait for it "
                                    f"to finish or stop it, or choose another folder") from None
             try:  # the file may have been removed by the holder between our open and lock: lock the new one
