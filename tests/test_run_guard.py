@@ -310,3 +310,31 @@ def test_sigint_to_a_run_is_still_a_clean_stop(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Continue with" in err, err
     assert not (out / ".tinynn.lock").exists()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.array([np.nan] * 8, np.float32),
+        np.array([np.inf] * 8, np.float32),
+        np.full(8, -1.0, np.float32),
+        np.ones(8, np.int32),
+        np.ones(8, np.float16),
+        np.ones(8, bool),
+        np.ones(8, ">f4"),
+        np.ones(8, np.float64),
+    ],
+    ids=["nan", "inf", "negative", "int32", "float16", "bool", "big-endian", "float64"],
+)
+def test_batch_norm_statistics_are_checked_on_load(tmp_path, bad):
+    net = tn.Net([tn.layers.Dense(4, 8), tn.layers.BatchNorm1d(8), tn.layers.Dense(8, 2)])
+    path = tmp_path / "m.npz"
+    tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD()).save(path)
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["net_state/1.running_var"] = bad
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="running_var"):
+        tn.Model.load(path)
+    with pytest.raises(ValueError, match="running_var"):  # the same rule for a net's own load_state
+        net.load_state({**net.state(), "1.running_var": bad})

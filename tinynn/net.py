@@ -209,13 +209,22 @@ class Net:
         return {f"{i}.{name}": arr for i, layer in enumerate(self.layers) for name, arr in layer.state.items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Copy saved ``state()`` arrays in place, checking every name and shape."""
+        """Copy saved ``state()`` arrays in place, checked as parameters are: every name, shape and dtype
+        (the net's, no cast), finite values, and each layer's own rules (``Layer.check_state``)."""
         own = self.state()
         if set(own) != set(state):
             raise ValueError(f"layer state does not match the net: expected {sorted(own)}, got {sorted(state)}")
         for name, value in state.items():
-            if own[name].shape != np.shape(value):
-                raise ValueError(f"layer state {name}: expected shape {own[name].shape}, got {np.shape(value)}")
+            if not isinstance(value, np.ndarray) or value.shape != own[name].shape or value.dtype != own[name].dtype:
+                got = f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise ValueError(f"layer state {name}: expected a {own[name].dtype} array of shape "
+                                 f"{own[name].shape}, got {got}")  # fmt: skip
+            if not np.isfinite(value).all():
+                raise ValueError(f"layer state {name} holds NaN or Inf")
+        for i, layer in enumerate(self.layers):
+            if layer.state:
+                layer.check_state({k: state[f"{i}.{k}"] for k in layer.state})
+        for name, value in state.items():
             own[name][...] = value
 
 
