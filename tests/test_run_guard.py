@@ -338,3 +338,15 @@ def test_batch_norm_statistics_are_checked_on_load(tmp_path, bad):
         tn.Model.load(path)
     with pytest.raises(ValueError, match="running_var"):  # the same rule for a net's own load_state
         net.load_state({**net.state(), "1.running_var": bad})
+
+
+def test_net_refuses_one_layer_twice_and_a_layer_of_another_net():
+    d = tn.layers.Dense(4, 4)
+    with pytest.raises(ValueError, match="items 0 and 2 are the same Dense object"):
+        tn.Net([d, tn.layers.Tanh(), d])
+    first = tn.Net([d, tn.layers.Tanh()])
+    with pytest.raises(ValueError, match="already belongs to another Net"):
+        tn.Net([d])
+    assert np.shares_memory(d.params["weight" if "weight" in d.params else next(iter(d.params))], first.params)
+    del first  # a net that is gone owns nothing
+    tn.Net([d])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,9 @@ import numpy as np
 from .checks import check_int
 from .layers import Layer, from_config, param_shapes
 from .parallel import BatchSplit
+
+_owners: weakref.WeakKeyDictionary[Layer, weakref.ref] = weakref.WeakKeyDictionary()
+"""The Net each layer's parameters live in: a layer belongs to one net (a second would silently share it)."""
 
 
 class Net:
@@ -35,6 +39,14 @@ class Net:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: item {i} is {layer!r}, not a tinynn Layer")
+            first = next(j for j, other in enumerate(layers) if other is layer)
+            if first != i:
+                raise ValueError(f"Net: items {first} and {i} are the same {type(layer).__name__} object; each "
+                                 "position needs its own layer (weight sharing is not supported)")
+            owner = _owners.get(layer)
+            if owner is not None and owner() is not None:
+                raise ValueError(f"Net: item {i} ({type(layer).__name__}) already belongs to another Net, whose "
+                                 "parameters it holds; build a new layer (or copy the config: from_config)")
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise TypeError(f"Net: dtype must be a floating-point type, got {self.dtype}")
@@ -56,6 +68,8 @@ class Net:
             for name, value in layer.state.items():
                 layer.state[name] = value.astype(self.dtype)
             layer.free_scratch()
+        for layer in layers:
+            _owners[layer] = weakref.ref(self)
         self.workers = check_int(workers, "workers", where="Net")
         self._split = BatchSplit(layers, self.grads, self.workers) if self.workers > 1 else None
 
