@@ -249,7 +249,36 @@ def _check_belongs(model, record: dict, args: argparse.Namespace, n_train: int, 
                            code=2)
 
 
+PARENT_ENV = "TINYNN_STOP_WITH_PARENT"
+"""Set (to its pid) by a sweep for its runs: a run whose sweep process is gone stops as after Ctrl-C."""
+
+
+def _stop_with_parent() -> None:
+    """If ``$TINYNN_STOP_WITH_PARENT`` names our parent (a sweep, or its Ray worker), SIGINT stops the run and so
+    does the parent's end (as Ctrl-C): a sweep killed outright leaves no run training on its own."""
+    import _thread
+    import os
+    import signal
+    import threading
+
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit() or int(parent) != os.getppid():
+        return
+    # A Ray worker's children inherit SIGINT blocked (and maybe ignored): a sweep stops its runs by SIGINT.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.25)
+        _thread.interrupt_main()  # KeyboardInterrupt in the main thread: the run saves and says so
+
+    threading.Thread(target=watch, name="tinynn-parent-watch", daemon=True).start()
+
+
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    _stop_with_parent()
     if args.resume:
         folder = Path(args.resume)
         if not folder.is_dir():
