@@ -10,7 +10,9 @@ The rules :func:`atomic_write` keeps (docs/guarantees.md):
 - a new file gets the mode ``open()`` would give it (0o666 minus the umask); a replaced file keeps its mode;
 - temp files of a save that was killed (their process is gone) are removed by the next save to the
   same path;
-- errors name the path the caller gave, not the temp file; folders made for a failed save are removed.
+- errors name the path the caller gave, not the temp file; folders made for a failed save are removed,
+  and so is a folder left holding nothing but a killed save's temp file (made for that save) when the
+  save that cleaned it up fails too.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ def atomic_write(
     mode = _existing_mode(target, shown)
     created = _make_parents(target.parent)
     tmp: Path | None = None
+    stale = 0
     try:
-        _remove_stale_temps(target)
+        stale = _remove_stale_temps(target)
         fd, tmp = _create_temp(target)
         f = os.fdopen(fd, "wb")
         try:
@@ -73,7 +76,7 @@ def atomic_write(
     except BaseException as err:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        _remove_empty(created)
+        _remove_empty(created or ([target.parent] if stale else []))
         if isinstance(err, OSError) and err.errno is not None and _mentions(err, tmp, target):
             raise OSError(err.errno, err.strerror, shown) from None
         raise
@@ -177,25 +180,29 @@ def _create_temp(target: Path) -> tuple[int, Path]:
     raise FileExistsError(errno.EEXIST, "no free temp file name", str(tmp))
 
 
-def _remove_stale_temps(target: Path) -> None:
-    """Remove temp files of earlier saves to ``target`` whose process no longer runs (killed mid-save).
+def _remove_stale_temps(target: Path) -> int:
+    """Remove temp files of earlier saves to ``target`` whose process no longer runs (killed mid-save);
+    return how many.
 
     Temps of a live process (a save running right now) are left alone. POSIX only: the
     process check needs ``kill(pid, 0)``."""
     if os.name != "posix":
-        return
+        return 0
     pattern = re.compile(re.escape(_temp_prefix(target)) + r"(\d{1,10})\.[0-9a-f]{8}\.tmp")
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
-        return
+        return 0
+    removed = 0
     for entry in entries:
         match = pattern.fullmatch(entry.name)
         if match and entry.is_file(follow_symlinks=False) and not _alive(int(match.group(1))):
             try:
                 os.unlink(entry.path)
+                removed += 1
             except OSError:
                 pass
+    return removed
 
 
 def _alive(pid: int) -> bool:
