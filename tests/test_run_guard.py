@@ -70,7 +70,7 @@ def _cli(*args: str, **kwargs) -> subprocess.Popen:
 @posix
 def test_two_trains_on_one_folder_the_second_is_refused_naming_the_first(tmp_path):
     out = tmp_path / "run"
-    first = _cli("train", "--limit", "6000", "--hidden", "256", "--epochs", "40", "--out", str(out), "--quiet")
+    first = _cli("train", "--limit", "6000", "--hidden", "256", "--epochs", "200", "--out", str(out), "--quiet")
     try:
         deadline = time.monotonic() + 60
         while not (out / "run.json").exists() and time.monotonic() < deadline and first.poll() is None:
@@ -302,7 +302,7 @@ def test_model_checkpoint_with_val_fields_needs_validation_data(tmp_path):
 def test_sigint_to_a_run_is_still_a_clean_stop(tmp_path):
     """The lock changes nothing for Ctrl-C: the run saves, says how to continue, and leaves no lock file."""
     out = tmp_path / "run"
-    proc = _cli("train", "--limit", "6000", "--hidden", "256", "--epochs", "40", "--out", str(out), "--quiet")
+    proc = _cli("train", "--limit", "6000", "--hidden", "256", "--epochs", "200", "--out", str(out), "--quiet")
     deadline = time.monotonic() + 60
     while not (out / "model.npz").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)

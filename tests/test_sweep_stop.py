@@ -55,7 +55,7 @@ def test_sigterm_stops_every_run_of_a_sweep(tmp_path, executor):
     if executor == "ray":
         pytest.importorskip("ray")
     out = tmp_path / "sweep"
-    args = ["sweep", "--seed", "0", "1", "--epochs", "40", "--hidden", "256", "--limit", "6000", "--workers", "2",
+    args = ["sweep", "--seed", "0", "1", "--epochs", "200", "--hidden", "256", "--limit", "6000", "--workers", "2",
             "--executor", executor, "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen([sys.executable, "-m", "tinynn", *args], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -78,7 +78,7 @@ def test_sigterm_stops_every_run_of_a_sweep(tmp_path, executor):
 @posix
 def test_a_killed_run_is_recorded_without_a_made_up_time(tmp_path):
     folder = tmp_path / "run"
-    argv = ["--limit", "6000", "--hidden", "256", "--epochs", "40", "--out", str(folder), "--quiet"]
+    argv = ["--limit", "6000", "--hidden", "256", "--epochs", "200", "--out", str(folder), "--quiet"]
     result = {}
     thread = threading.Thread(target=lambda: result.update(sweep_module.run_one(argv, str(folder), 1)))
     thread.start()
@@ -115,7 +115,7 @@ def test_a_sweep_without_validation_data(tmp_path):
 def test_a_run_of_a_killed_sweep_stops_itself(tmp_path):
     """SIGKILL to the sweep (no handler runs): its runs notice their parent is gone, save and stop."""
     out = tmp_path / "sweep"
-    args = ["sweep", "--seed", "0", "--epochs", "40", "--hidden", "256", "--limit", "6000", "--out", str(out)]
+    args = ["sweep", "--seed", "0", "--epochs", "200", "--hidden", "256", "--limit", "6000", "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "tinynn", *args], env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
     (pid,) = _running_pids(out, 1, proc)
