@@ -348,10 +348,8 @@ def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record:
 
     def saved_epochs() -> int:
         """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
-        from .checkpoint import load_checkpoint
-
         try:
-            return load_checkpoint(checkpoint).epoch if checkpoint.exists() else 0
+            return tn.Model.load(checkpoint, restore_rng=False).epoch if checkpoint.exists() else 0
         except (ValueError, OSError):
             return 0
 
@@ -422,9 +420,7 @@ def _os_error(e: OSError) -> str:
 
 def _keep_epochs(history, n: int):
     """The first ``n`` epochs of ``history``."""
-    from .history import History
-
-    return History({k: v[:n] for k, v in history.history.items()}, history.epoch[:n])
+    return type(history)({k: v[:n] for k, v in history.history.items()}, history.epoch[:n])
 
 
 def _scores(model, x: np.ndarray, y: np.ndarray) -> dict:
