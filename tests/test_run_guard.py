@@ -297,6 +297,9 @@ def test_model_checkpoint_with_val_fields_needs_validation_data(tmp_path):
     assert model.epoch == 0 and list(tmp_path.iterdir()) == []  # refused before the first epoch
     model.fit(x, x, epochs=1, validation_data=(x, x), callbacks=[saver], verbose=0)
     assert [p.name for p in tmp_path.iterdir()] == ["m-0.000.npz"]
+    with pytest.raises(ValueError, match=r"EarlyStopping: val_loss .* only with validation data"):
+        model.fit(x, x, epochs=3, initial_epoch=1, callbacks=[tn.callbacks.EarlyStopping()], verbose=0)
+    assert model.epoch == 1  # refused before its first epoch, as ModelCheckpoint
 
 
 def test_sigint_to_a_run_is_still_a_clean_stop(tmp_path):

@@ -123,6 +123,14 @@ def _better(mode: str, monitor: str) -> str:
     return mode
 
 
+def _check_logged(params: dict[str, Any], keys: list[str], who: str, where: str) -> None:
+    """Before the first epoch: refuse ``val_*`` keys when ``fit`` has no validation data (no epoch will log them)."""
+    missing = [k for k in keys if k.startswith("val_")] if params.get("validation") is False else []
+    if missing:
+        raise ValueError(f"{who}: {', '.join(missing)} (in {where}) is logged only with validation data; "
+                         "pass validation_data to fit")
+
+
 def _monitored(logs: dict[str, float], monitor: str, who: str) -> float:
     if monitor not in logs:
         raise ValueError(f"{who}: monitor={monitor!r} is not in the epoch logs {sorted(logs)}")
@@ -276,11 +284,7 @@ class ModelCheckpoint(Callback):
         except ValueError as e:
             raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} is not a format string ({e})") from None
         used = {re.split(r"[.\[]", name)[0] for name in fields} | ({self.monitor} if self.save_best_only else set())
-        if self.params.get("validation") is False:
-            missing = sorted(k for k in used if k.startswith("val_"))
-            if missing:
-                raise ValueError(f"ModelCheckpoint: {', '.join(missing)} (in filepath {self.filepath!r} or monitor) "
-                                 "is logged only with validation data; pass validation_data to fit")
+        _check_logged(self.params, sorted(used), "ModelCheckpoint", f"filepath {self.filepath!r} or monitor")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
@@ -320,6 +324,7 @@ class EarlyStopping(Callback):
         self._sign = 1.0 if _better(mode, monitor) == "min" else -1.0
 
     def on_train_begin(self) -> None:
+        _check_logged(self.params, [self.monitor], "EarlyStopping", "monitor")
         self.best, self.wait, self.best_epoch, self.stopped_epoch = math.inf, 0, None, None
         self.best_weights: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
