@@ -130,6 +130,10 @@ class BatchNorm1d(Layer):
         dx *= gamma * inv_std
         return dx
 
+    def check_state(self, state: dict[str, np.ndarray]) -> None:
+        if (state["running_var"] < 0).any():
+            raise ValueError(f"{type(self).__name__}: running_var holds negative variances")
+
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
 
