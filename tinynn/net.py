@@ -261,12 +261,11 @@ class Net:
                                  f"{own[name].shape}, got {got}")  # fmt: skip
             if not np.isfinite(value).all():
                 raise ValueError(f"layer state {name} holds NaN or Inf")
-        for i, layer in enumerate(self.layers):
+        for path, layer in self.named_layers():  # at any depth, named as state() names them
             if layer.state:
-                layer.check_state({k: state[f"{i}.{k}"] for k in layer.state})
+                layer.check_state({k: state[f"{path}.{k}"] for k in layer.state})
         for name, value in state.items():
             own[name][...] = value
-
 
 
 def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> None:
