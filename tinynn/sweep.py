@@ -554,35 +554,67 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     """Validation accuracy per epoch (mean, min-max band over seeds) per optimizer at its best configuration,
     and final validation accuracy vs learning rate per optimizer.
 
-    The accuracy axes start at ``floor`` (lower if a curve goes lower) and end at 1, so a gap of
-    0.2 points looks like one, not like a chasm.
+    The per-epoch curves are small multiples, one panel per optimizer with the others in grey behind
+    it, on one shared y axis zoomed to the curves (the range is stated in the title): optimizers
+    that end within a few tenths of a point of each other would be one tangle on a single axis.
+    The learning-rate panel starts at ``floor`` (lower if a point goes lower) and ends at 1, so a
+    gap of 0.2 points there looks like one, not like a chasm.
     """
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     from .fileio import atomic_savefig
 
-    fig = Figure(figsize=(13, 5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax_epoch, ax_lr = fig.subplots(1, 2)
-    colors = {}
-    lowest = 1.0
-    for i, (name, points) in enumerate(best_per_optimizer(rows).items()):
-        color = colors[name] = f"C{i}"
+    best = best_per_optimizer(rows)
+    curves = {}  # name -> (color, epochs, accuracies (seeds, epochs), label)
+    for i, (name, points) in enumerate(best.items()):
         n = min(len(r["val_accuracy"]) for r in points)
         acc = np.array([r["val_accuracy"][:n] for r in points])
-        epochs = np.arange(1, n + 1)
+        label = f"{name} (lr={_fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})"
+        curves[name] = (f"C{i}", np.arange(1, n + 1), acc, label)
+    cols = min(3, max(1, len(curves)))
+    grid_rows = max(1, -(-len(curves) // cols))
+    fig = Figure(figsize=(14, 1.2 + 2.4 * max(grid_rows, 2)), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subfigures(1, 2, width_ratios=[3, 2])
+    axes = left.subplots(grid_rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, (name, (color, epochs, acc, label)) in zip(axes, curves.items(), strict=False):
+        for other, (_, other_epochs, other_acc, _) in curves.items():
+            if other != name:
+                ax.plot(other_epochs, other_acc.mean(axis=0), "o-", color="0.8", lw=1, ms=2)
         mean = acc.mean(axis=0)
-        lowest = min(lowest, float(acc.min()))
-        ax_epoch.plot(epochs, mean, "o-", color=color, lw=2, ms=4,
-                      label=f"{name} (lr={_fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})")
-        if len(points) > 1:
-            ax_epoch.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.2, lw=0)
-    ax_epoch.set_xlabel("epoch")
-    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_epoch.set_title("Validation accuracy per epoch\n(best learning rate per optimizer; band: min-max over seeds)")
+        ax.plot(epochs, mean, "o-", color=color, lw=2, ms=4)
+        if len(acc) > 1 and len(epochs) > 1:
+            ax.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.25, lw=0)
+        elif len(acc) > 1:  # one epoch: a band of one point is invisible, a bar is not
+            ax.errorbar(epochs, mean, yerr=[mean - acc.min(axis=0), acc.max(axis=0) - mean], color=color, capsize=4)
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
+    zoom = ""
+    if curves:
+        lo = min(float(acc.min()) for _, _, acc, _ in curves.values())
+        hi = max(float(acc.max()) for _, _, acc, _ in curves.values())
+        pad = max(0.08 * (hi - lo), 5e-4)
+        axes[0].set_ylim(lo - pad, hi + pad)
+        zoom = f"; y axis zoomed to {lo:.1%}-{hi:.1%}"
+        last = max(len(epochs) for _, epochs, _, _ in curves.values())
+        axes[0].set_xlim(0.5, last + 0.5)
+        if last <= 12:
+            axes[0].set_xticks(range(1, last + 1))  # whole epochs only, also for a 1-epoch sweep
+        else:
+            axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    left.supxlabel("epoch")
+    left.supylabel("validation accuracy")
+    left.suptitle(f"Validation accuracy per epoch, each optimizer at its best learning rate\n"
+                  f"(mean; band: min-max over seeds; grey: the other optimizers{zoom})", fontsize=11)
+
+    ax_lr = right.subplots()
+    lowest = min((float(acc.min()) for _, _, acc, _ in curves.values()), default=1.0)
     by_opt: dict[str, dict[float, list[float]]] = {}
     for r in rows:
         if r["status"] == "finished" and r["final_val_accuracy"] is not None:
@@ -591,20 +623,23 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
         lrs = sorted(per_lr)
         shift = 1.03 ** (i - (len(by_opt) - 1) / 2)  # side by side, not on top of each other, at a shared lr
         mean = np.array([np.mean(per_lr[lr]) for lr in lrs])
-        lo = mean - np.array([min(per_lr[lr]) for lr in lrs])
-        hi = np.array([max(per_lr[lr]) for lr in lrs]) - mean
+        lo_bar = mean - np.array([min(per_lr[lr]) for lr in lrs])
+        hi_bar = np.array([max(per_lr[lr]) for lr in lrs]) - mean
         lowest = min(lowest, float(min(min(v) for v in per_lr.values())))
-        ax_lr.errorbar(np.array(lrs) * shift, mean, yerr=[lo, hi], fmt="o-", capsize=3, lw=2, color=colors.get(name),
-                       label=name)  # fmt: skip
+        ax_lr.errorbar(np.array(lrs) * shift, mean, yerr=[lo_bar, hi_bar], fmt="o-", capsize=3, lw=2,
+                       color=curves[name][0] if name in curves else None, label=name)
     ax_lr.set_xscale("log")
+    shifted = ";\nat a shared lr, optimizers are drawn side by side, 3% apart" if len(by_opt) > 1 else ""
     ax_lr.set_xlabel("learning rate (log scale)")
-    ax_lr.set_title("Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds)")
+    ax_lr.set_title(f"Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds{shifted})",
+                    fontsize=11)
     bottom = min(floor, math.floor(lowest * 20) / 20)
-    for ax in (ax_epoch, ax_lr):
-        ax.set_ylim(max(0.0, bottom), 1.0)
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=9, loc="lower right")
+    ax_lr.set_ylim(max(0.0, bottom), 1.0)
+    ax_lr.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_lr.set_ylabel("validation accuracy")
+    ax_lr.grid(True, which="both", alpha=0.3)
+    if by_opt:
+        ax_lr.legend(fontsize=9, loc="lower right")
     if title:
         fig.suptitle(title)
     return atomic_savefig(fig, path)
