@@ -38,9 +38,14 @@ class MultiHeadAttention(Layer):
     ``dropout``: in training, each attention weight is zeroed with that probability (and the rest
     scaled by 1/(1-p)) with tinynn's seeded generator; such a layer refuses ``workers > 1``, like
     :class:`~tinynn.layers.Dropout`.
+
+    The optimised version of :func:`tinynn.textbook.attention.multi_head_attention` (one copy into a
+    per-head layout, batched products over (N, H), softmax in place, scratch buffers);
+    ``fast=False`` runs that function instead.
     """
 
-    cache = ("_cache",)
+    cache = ("_x", "_heads", "_p", "_a")
+    _drop: np.ndarray | None = None  # the fast forward's scaled dropout keep-mask (None: no dropout)
 
     def __init__(self, embed_dim: int, num_heads: int, causal: bool = False, bias: bool = True,
                  dropout: float = 0.0) -> None:
@@ -99,23 +104,101 @@ class MultiHeadAttention(Layer):
         if self.training and self.dropout > 0:
             drop = get_rng().random((n, self.num_heads, t, t), dtype=x.dtype)
             drop = (drop >= self.dropout).astype(x.dtype) / x.dtype.type(1 - self.dropout)
-        y, self._cache = tb.multi_head_attention(
-            x, w, self.params.get("in_proj_bias"), self.params["out_proj_weight"], self.params.get("out_proj_bias"),
-            self.num_heads, mask, drop,
-        )
-        return y
+        if not self.fast:
+            return self._textbook_keep(*tb.multi_head_attention(
+                x, w, self.params.get("in_proj_bias"), self.params["out_proj_weight"],
+                self.params.get("out_proj_bias"), self.num_heads, mask, drop,
+            ))
+        return self._fast_forward(x, mask, drop)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self.cached()
-        if grad.shape != cache[0].shape:
-            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
-        dx, dw_in, db_in, dw_out, db_out = tb.multi_head_attention_backward(grad, cache)
-        self.grads["in_proj_weight"][...] = dw_in
-        self.grads["out_proj_weight"][...] = dw_out
+        if not self.fast:
+            dx, dw_in, db_in, dw_out, db_out = tb.multi_head_attention_backward(grad, self._textbook_cache(grad))
+            self._set_grads(dw_in, db_in, dw_out, db_out)
+            return dx if self.input_grad else None
+        return self._fast_backward(grad)
+
+    # The fast path. Rows are the N*T positions; q, k and v live side by side in one (3, N, H, T, D)
+    # array, so each is a stack of N*H contiguous (T, D) matrices: what a batched np.matmul hands
+    # to BLAS one matrix at a time without copying. The 1/sqrt(D) is folded into q once
+    # (N*T*E multiplies instead of N*H*T*T).
+
+    def _fast_forward(self, x: np.ndarray, mask: np.ndarray | None, drop: np.ndarray | None) -> np.ndarray:
+        n, t, e = x.shape
+        h = self.num_heads
+        d, rows, dtype = e // h, n * t, x.dtype
+        self._x = x2 = x.reshape(rows, e)
+        qkv = self.scratch_exact("qkv", (rows, 3 * e), dtype)
+        np.matmul(x2, self.params["in_proj_weight"].T, out=qkv)
         if self.bias:
-            self.grads["in_proj_bias"][...] = db_in
-            self.grads["out_proj_bias"][...] = db_out
-        return dx if self.input_grad else None
+            qkv += self.params["in_proj_bias"]
+        # (N, T, 3, H, D) -> (3, N, H, T, D): the one copy that puts each head's rows together
+        heads = self._heads = self.scratch_exact("heads", (3, n, h, t, d), dtype)
+        np.copyto(heads, qkv.reshape(n, t, 3, h, d).transpose(2, 0, 3, 1, 4))
+        q, k, v = heads
+        q *= dtype.type(1.0 / math.sqrt(d))
+        p = self._p = self.scratch_exact("p", (n, h, t, t), dtype)
+        np.matmul(q, k.swapaxes(-1, -2), out=p)  # scores S = q k^T / sqrt(d)
+        if mask is not None:
+            np.copyto(p, -np.inf, where=mask)
+        p -= p.max(axis=-1, keepdims=True)  # softmax over the keys, in place (the max keeps exp finite)
+        np.exp(p, out=p)
+        p /= p.sum(axis=-1, keepdims=True)
+        self._drop = drop
+        pd = p if drop is None else np.multiply(p, drop, out=self.scratch_exact("pd", p.shape, dtype))
+        o = self.scratch_exact("o", (n, h, t, d), dtype)
+        np.matmul(pd, v, out=o)
+        a = self._a = self.scratch_exact("a", (rows, e), dtype)
+        np.copyto(a.reshape(n, t, h, d), o.transpose(0, 2, 1, 3))  # heads side by side again
+        y = self.scratch_exact("y", (rows, e), dtype)
+        np.matmul(a, self.params["out_proj_weight"].T, out=y)
+        if self.bias:
+            y += self.params["out_proj_bias"]
+        return y.reshape(n, t, e)
+
+    def _fast_backward(self, grad: np.ndarray) -> np.ndarray | None:
+        x2, heads, p, a = self.cached()
+        n, h, t, _ = p.shape
+        rows, e = x2.shape
+        d, dtype, drop = e // h, x2.dtype, self._drop
+        if grad.shape != (n, t, e):
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, t, e)}")
+        dy = grad.reshape(rows, e)
+        ones = self.scratch_exact("ones", (rows,), dtype)
+        ones.fill(1)  # sums over the rows as products with a row of ones (BLAS, faster than np.sum)
+        np.matmul(dy.T, a, out=self.grads["out_proj_weight"])  # y = a W^T + b: dW = dy^T a
+        if self.bias:
+            np.matmul(ones, dy, out=self.grads["out_proj_bias"])
+        da = self.scratch_exact("da", (rows, e), dtype)
+        np.matmul(dy, self.params["out_proj_weight"], out=da)
+        do = self.scratch_exact("do", (n, h, t, d), dtype)
+        np.copyto(do, da.reshape(n, t, h, d).transpose(0, 2, 1, 3))
+        q, k, v = heads  # q already scaled by 1/sqrt(d)
+        dheads = self.scratch_exact("dheads", (3, n, h, t, d), dtype)
+        dq, dk, dv = dheads
+        pd = p if drop is None else self._scratch["pd"]
+        np.matmul(pd.swapaxes(-1, -2), do, out=dv)  # dv = Pd^T do
+        dp = self.scratch_exact("dp", p.shape, dtype)
+        np.matmul(do, v.swapaxes(-1, -2), out=dp)  # dPd = do v^T
+        if drop is not None:
+            dp *= drop
+        tmp = self.scratch_exact("tmp", p.shape, dtype)  # softmax backward in place: dS = P (dP - sum(dP P))
+        np.multiply(dp, p, out=tmp)
+        dp -= tmp.sum(axis=-1, keepdims=True)
+        dp *= p
+        np.matmul(dp, k, out=dq)  # for S = q_s k^T with q_s = q / sqrt(d): dq_s = dS k, dk = dS^T q_s
+        dq *= dtype.type(1.0 / math.sqrt(d))
+        np.matmul(dp.swapaxes(-1, -2), q, out=dk)
+        dqkv = self.scratch_exact("dqkv", (rows, 3 * e), dtype)
+        np.copyto(dqkv.reshape(n, t, 3, h, d), dheads.transpose(1, 3, 0, 2, 4))  # back to (N, T, 3E)
+        np.matmul(dqkv.T, x2, out=self.grads["in_proj_weight"])
+        if self.bias:
+            np.matmul(ones, dqkv, out=self.grads["in_proj_bias"])
+        if not self.input_grad:
+            return None
+        dx = self.scratch_exact("dx", (rows, e), dtype)
+        np.matmul(dqkv, self.params["in_proj_weight"], out=dx)
+        return dx.reshape(n, t, e)
 
     def _mask(self, n: int, t: int) -> np.ndarray | None:
         """The (N or 1, 1, T, T) boolean mask, True = ignore, from ``causal`` and the key padding mask."""
