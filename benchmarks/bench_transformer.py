@@ -3,6 +3,7 @@
     python benchmarks/bench_transformer.py                     # 2 threads, 5 rounds of 50 steps
     python benchmarks/bench_transformer.py --threads 1 --workers 1
     python benchmarks/bench_transformer.py --rounds 9 --steps 100 --json out.json
+    python benchmarks/bench_transformer.py --profile --threads 1 --workers 1   # where each step goes
 
 Model (makemore's transformer recipe): Embedding(27, 64) + learned positions (16, 64), 4 pre-norm
 blocks ``x + attn(ln(x))``, ``x + mlp(ln(x))`` (4 heads, causal, MLP 64 -> 256 -> 64 with GELU
@@ -21,6 +22,10 @@ Both frameworks train on the same batches (drawn once from ``tn.data.load_names(
 being ``--steps`` steps of each in turn (``fair.interleave``: rotating order, per-round ratios,
 so a shared machine's drift cancels). ``--threads`` sets BLAS and torch threads; ``--workers``
 is tinynn's ``Net(workers=...)`` (its batch split over threads, default = threads).
+
+``--profile`` times instead where a step goes: tinynn's forward and backward per layer type (summed
+over the blocks), the loss and the optimizer, by timers around each call (``workers=1``); and
+PyTorch's operators from ``torch.profiler`` on the same batches.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--torch-mha", action="store_true",
                    help="torch attention as nn.MultiheadAttention with a causal mask (default: SDPA)")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
+    p.add_argument("--profile", action="store_true", help="per-layer times (tinynn) and torch.profiler's table")
     p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
     return p.parse_args()
 
@@ -78,7 +84,7 @@ def batches(steps: int):
     return [(x[i], y[i]) for i in picks]
 
 
-def tinynn_workload(data, workers: int) -> Callable[[], None]:
+def tinynn_model(workers: int):
     import tinynn as tn
     from tinynn import layers as L
 
@@ -86,14 +92,63 @@ def tinynn_workload(data, workers: int) -> Callable[[], None]:
     blocks = [L.TransformerBlock(DIM, HEADS, causal=True) for _ in range(BLOCKS)]
     net = tn.Net([L.Embedding(VOCAB, DIM), L.PositionalEmbedding(CONTEXT, DIM), *blocks, L.LayerNorm(DIM),
                   L.Dense(DIM, VOCAB)], workers=workers)
-    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(ignore_index=IGNORE),
-                     tn.optim.AdamW(lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY))
+    return tn.Model(net, tn.losses.SoftmaxCrossEntropy(ignore_index=IGNORE),
+                    tn.optim.AdamW(lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY))
+
+
+def tinynn_workload(data, workers: int) -> Callable[[], None]:
+    model = tinynn_model(workers)
 
     def steps() -> None:
         for xb, yb in data:
             model.train_step(xb, yb)
 
     return steps
+
+
+def tinynn_profile(data) -> list[str]:
+    """Milliseconds per step in each layer type's forward and backward, the loss and the optimizer."""
+    import time
+    from collections import defaultdict
+
+    model = tinynn_model(1)
+    net, clock = model.net, time.perf_counter
+    totals: dict[str, float] = defaultdict(float)
+
+    def timed(name: str, fn: Callable) -> Callable:
+        def call(arg):
+            start = clock()
+            out = fn(arg)
+            totals[name] += clock() - start
+            return out
+        return call
+
+    for _, layer in net.named_layers():
+        if not layer.sublayers():  # leaves only: a block's time is its layers' time
+            kind = type(layer).__name__
+            layer.forward = timed(f"{kind} forward", layer.forward)
+            layer.backward = timed(f"{kind} backward", layer.backward)
+    for xb, yb in data[:2]:  # warm-up: scratch buffers allocated
+        model.train_step(xb, yb)
+    totals.clear()
+    start = clock()
+    for xb, yb in data:
+        preds = net.forward(xb)
+        t0 = clock()
+        _, grad = model.loss.loss_and_grad(preds, yb)
+        t1 = clock()
+        net.backward(grad)
+        t2 = clock()
+        model.apply_grads(net.grads)
+        totals["loss"] += t1 - t0
+        totals["optimizer (AdamW)"] += clock() - t2
+    total = (clock() - start) / len(data) * 1e3
+    rows = ["| tinynn phase | ms / step | share |", "|---|---:|---:|"]
+    for name, sec in sorted(totals.items(), key=lambda kv: -kv[1]):
+        ms = sec / len(data) * 1e3
+        rows.append(f"| {name} | {ms:.2f} | {ms / total:.0%} |")
+    rows.append(f"| whole step (with the timers) | {total:.2f} | 100% |")
+    return rows
 
 
 def torch_workload(torch, data, mha: bool) -> Callable[[], None]:
@@ -174,6 +229,18 @@ def main() -> None:
 
     data = batches(args.steps)
     cpu, load = cpu_name(), fair.load()
+    if args.profile:
+        print(f"{cpu}; {args.steps} steps, {args.threads} threads; uptime: {load}\n")
+        print("\n".join(tinynn_profile(data)))
+        if torch is not None:
+            steps = torch_workload(torch, data, args.torch_mha)
+            steps()  # warm-up
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                steps()
+            print(f"\nPyTorch, {args.steps} steps (self CPU time: the operators, not their callers):\n")
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
+        del limiter
+        return
     attn = "nn.MultiheadAttention" if args.torch_mha else "scaled_dot_product_attention"
     print(f"{cpu}; numpy {np.__version__}" + (f", torch {torch.__version__} ({attn})" if torch else "") +
           f"; threads={args.threads}, workers={workers}; uptime: {load}", file=sys.stderr)
