@@ -33,7 +33,6 @@ class BatchNorm1d(Layer):
 
     min_train_batch = 2  # the variance of one sample is 0: nothing to normalise by
     cache = ("_xhat", "_inv_std")
-    _shape: tuple[int, ...] = ()  # the fast forward's input shape
     batch_independent = False  # batch statistics mix the rows
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
