@@ -261,9 +261,9 @@ class Net:
                                  f"{own[name].shape}, got {got}")  # fmt: skip
             if not np.isfinite(value).all():
                 raise ValueError(f"layer state {name} holds NaN or Inf")
-        for i, layer in enumerate(self.layers):
+        for path, layer in self.named_layers():  # names as state() gives them ("1.BatchNorm1d.running_var")
             if layer.state:
-                layer.check_state({k: state[f"{i}.{k}"] for k in layer.state})
+                layer.check_state({k: state[f"{path}.{k}"] for k in layer.state})
         for name, value in state.items():
             own[name][...] = value
 
