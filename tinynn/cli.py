@@ -37,6 +37,7 @@ from .runs import (
     RUN_OPTIONS,
     CommandError,
     add_run_options,
+    add_sweep_options,
     check_out,
     check_size,
     fill_model_defaults,
@@ -94,9 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass (default: 1024)")
     ev.set_defaults(run=_evaluate)
 
-    from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
-
-    add_sweep_parser(sub)
+    sw = sub.add_parser(
+        "sweep",
+        help="train a grid of runs (optimizers x learning rates x seeds ...) on local cores or Ray",
+        description="Run 'tinynn train' for every combination of the values given (each option takes one or "
+        "more values), each run in OUT/runs/NAME, on local worker processes or a Ray cluster. Writes "
+        "results.csv, summary.md and sweep.png into --out. Rerun the same command to resume an interrupted "
+        "sweep: finished runs are skipped, the others continue from their last epoch.",
+    )
+    add_sweep_options(sw)
+    sw.set_defaults(run=_sweep)
     return parser
 
 
@@ -492,3 +500,22 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         print(f"{i:>4} " + "".join(f"{v:>{width}}" for v in row))
     print()
     print(tn.metrics.classification_report(y, preds, num_classes=NUM_CLASSES))
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .sweeps import FIXED_OPTIONS, GRID_OPTIONS, sweep
+
+    # Only the options given vary (and name the runs); the others keep tinynn train's defaults.
+    grid = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
+    if not grid:
+        parser.error("sweep: give at least one option to vary, e.g. --optimizer adam sgdm --seed 0 1 2")
+    fixed = {k: getattr(args, k) for k in FIXED_OPTIONS if getattr(args, k) is not None}
+    try:
+        rows = sweep(grid, args.out, executor=args.executor, workers=args.workers, threads=args.threads,
+                     address=args.address, **fixed)  # fmt: skip
+    except ValueError as e:
+        parser.error(str(e).removeprefix("sweep: "))
+    if any(r["status"] != "finished" for r in rows):
+        failed = sum(r["status"] != "finished" for r in rows)
+        results = Path(args.out) / "results.csv"
+        raise CommandError(f"{failed} of {len(rows)} runs failed (see the error column of {results})")
