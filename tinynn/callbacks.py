@@ -29,6 +29,7 @@ import numpy as np
 
 from .checks import check_int
 from .fileio import atomic_write
+from .optim.lr_scheduler import check_interval
 
 __all__ = [
     "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "ModelCheckpoint", "ProgressBar",
@@ -219,13 +220,6 @@ def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     return " - ".join(parts)
 
 
-def check_interval(interval: Any, name: str = "interval", where: str = "SchedulerCallback") -> str:
-    """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError."""
-    if interval not in ("epoch", "batch"):
-        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
-    return interval
-
-
 class SchedulerCallback(Callback):
     """Step a learning-rate scheduler after every epoch (``interval="epoch"``) or batch (``"batch"``).
 
@@ -234,12 +228,10 @@ class SchedulerCallback(Callback):
     """
 
     def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss") -> None:
-        check_interval(interval)
+        check_interval(interval, scheduler=scheduler, monitor=monitor)
         if not callable(getattr(scheduler, "step", None)):
             raise TypeError(f"SchedulerCallback: scheduler must have a step() method, got {scheduler!r}")
         self.takes_metric = bool(getattr(scheduler, "takes_metric", False))
-        if self.takes_metric and interval == "batch":
-            raise ValueError(f"{type(scheduler).__name__} steps on an epoch's {monitor!r}: use interval='epoch'")
         self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:

@@ -20,7 +20,6 @@ from .callbacks import (
     SchedulerCallback,
     TerminateOnNaN,
     TrainingDiverged,
-    check_interval,
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -29,6 +28,7 @@ from .data import BatchIterator
 from .history import History
 from .losses import Loss
 from .net import Net
+from .optim.lr_scheduler import check_interval
 
 __all__ = ["History", "Model", "TrainingDiverged"]
 

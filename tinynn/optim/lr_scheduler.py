@@ -26,6 +26,19 @@ from ..registry import Registry
 from .optimizer import Optimizer, check_lr
 
 
+def check_interval(
+    interval: Any, name: str = "interval", where: str = "SchedulerCallback", scheduler: Any = None,
+    monitor: str = "val_loss",
+) -> str:  # fmt: skip
+    """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError. A ``scheduler`` whose
+    ``step`` takes a metric (``ReduceLROnPlateau``, ``takes_metric``) steps once per epoch, on ``monitor``."""
+    if interval not in ("epoch", "batch"):
+        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
+    if interval == "batch" and getattr(scheduler, "takes_metric", False):
+        raise ValueError(f"{type(scheduler).__name__} steps on an epoch's {monitor!r}: use interval='epoch'")
+    return interval
+
+
 class LRScheduler:
     """Base class: subclasses write `lr_at(epoch)` and list their settings in `hyperparams`."""
 
@@ -357,5 +370,5 @@ def _exact_keys(sched: LRScheduler, d: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LinearWarmup",
-    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS", "register_scheduler",
+    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS", "register_scheduler", "check_interval",
 ]  # fmt: skip

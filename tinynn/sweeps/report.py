@@ -1,4 +1,4 @@
-"""What a sweep reports: one row per run, ``results.csv``, ``summary.md`` (mean ± spread over seeds) and ``sweep.png``."""
+"""What a sweep reports: a row per run, ``results.csv``, ``summary.md`` (mean ± spread over seeds), ``sweep.png``."""
 
 from __future__ import annotations
 
