@@ -10,8 +10,8 @@
 
 Each built-in behaviour of ``fit`` is one small class here: the divergence check
 (:class:`TerminateOnNaN`), the progress bar (:class:`ProgressBar`), scheduler stepping
-(:class:`SchedulerCallback`), checkpoints, early stopping, CSV logs, plateau schedules.
-``History`` (the per-epoch record) lives in :mod:`tinynn.history`.
+(:class:`SchedulerCallback`), the per-epoch record (:class:`RecordHistory` fills a
+:class:`~tinynn.history.History`), checkpoints, early stopping, CSV logs, plateau schedules.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import numpy as np
 
 from .checks import check_int
 from .fileio import atomic_write
+from .history import History
 from .optim.lr_scheduler import check_interval
 
 __all__ = [
     "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "ModelCheckpoint", "ProgressBar",
-    "ReduceLROnPlateau", "SchedulerCallback", "TerminateOnNaN", "TrainingDiverged",
+    "RecordHistory", "ReduceLROnPlateau", "SchedulerCallback", "TerminateOnNaN", "TrainingDiverged",
 ]  # fmt: skip
 
 
@@ -218,6 +219,17 @@ def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
         if key != "time":
             parts.append(f"{key}: {value:.3g}" if key == "lr" else f"{key}: {value:.4f}")
     return " - ".join(parts)
+
+
+class RecordHistory(Callback):
+    """Append each epoch's logs to ``history`` (``fit`` adds one, first after the divergence check, for
+    ``model.history``: a checkpoint saved in the same epoch carries the epoch)."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.history.append(epoch, logs)
 
 
 class SchedulerCallback(Callback):

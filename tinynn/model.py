@@ -17,6 +17,7 @@ from .callbacks import (
     CallbackList,
     ModelCheckpoint,
     ProgressBar,
+    RecordHistory,
     SchedulerCallback,
     TerminateOnNaN,
     TrainingDiverged,
@@ -244,7 +245,7 @@ class Model:
             check_interval(scheduler_step, "scheduler_step", "fit")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
-        built = [TerminateOnNaN(), self.history]
+        built = [TerminateOnNaN(), RecordHistory(self.history)]
         if scheduler is not None or self.scheduler is not None:
             sched, step = scheduler or self.scheduler, scheduler_step or self.scheduler_step
             built.append(SchedulerCallback(sched, step))  # checked before the model changes
