@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..checks import check_float, check_int
-from ..registry import Registry
+from ..registry import Configurable, Registry
 from .optimizer import Optimizer, check_lr
 
 
@@ -39,7 +39,7 @@ def check_interval(
     return interval
 
 
-class LRScheduler:
+class LRScheduler(Configurable):
     """Base class: subclasses write `lr_at(epoch)` and list their settings in `hyperparams`."""
 
     hyperparams: tuple[str, ...] = ()
@@ -73,12 +73,8 @@ class LRScheduler:
         """The lr set by the latest `step` (tinynn has one lr, so a float, not torch's list)."""
         return self.lr_at(self.last_epoch)
 
-    def get_config(self) -> dict[str, Any]:
-        """The settings (``hyperparams``) as JSON-able data; the optimizer is not part of it."""
-        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
-
     @classmethod
-    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> LRScheduler:
+    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> LRScheduler:  # type: ignore[override]
         """A scheduler with these settings driving ``optimizer`` (as if newly built)."""
         return cls(optimizer, **config)
 
