@@ -12,6 +12,9 @@ Each built-in behaviour of ``fit`` is one small class here: the divergence check
 (:class:`TerminateOnNaN`), the progress bar (:class:`ProgressBar`), scheduler stepping
 (:class:`SchedulerCallback`), the per-epoch record (:class:`RecordHistory` fills a
 :class:`~tinynn.history.History`), checkpoints, early stopping, CSV logs, plateau schedules.
+
+Long because: one small class per built-in behaviour of ``fit``, each readable alone; they share
+the helpers at the top (the monitored value, its direction, the check that it will be logged).
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Shared by the ``tinynn`` command (:mod:`tinynn.cli`) and sweeps (:mod:`tinynn.sweeps`). A run folder
 holds ``run.json`` (the options and the run's status), ``model.npz`` (the checkpoint, rewritten
 atomically after every epoch), ``history.json`` and ``curves.png``.
+
+Long because: a run's contract is one piece (the options of ``train`` and ``sweep``, their checks,
+the folder, ``run.json`` and the one-writer lock), and both commands and sweeps read all of it.
 """
 
 from __future__ import annotations
