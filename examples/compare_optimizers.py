@@ -25,7 +25,7 @@ import statistics
 from pathlib import Path
 
 import tinynn as tn
-from tinynn.sweep import best_per_optimizer, plot
+from tinynn.sweeps import best_per_optimizer, plot
 
 # CLI name -> (name shown, learning rates: a factor of ~3 either side of the usual starting point)
 OPTIMIZERS = {

@@ -4,7 +4,6 @@ interrupted and resumable; a run killed outright is recorded as such; a sweep wi
 from __future__ import annotations
 
 import csv
-import importlib
 import json
 import os
 import signal
@@ -17,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from tinynn import cli
-
-sweep_module = importlib.import_module("tinynn.sweep")  # (tinynn.sweep is also the name of the function)
+from tinynn.sweeps.runner import run_one
 
 posix = pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -80,7 +78,7 @@ def test_a_killed_run_is_recorded_without_a_made_up_time(tmp_path):
     folder = tmp_path / "run"
     argv = ["--limit", "6000", "--hidden", "256", "--epochs", "200", "--out", str(folder), "--quiet"]
     result = {}
-    thread = threading.Thread(target=lambda: result.update(sweep_module.run_one(argv, str(folder), 1)))
+    thread = threading.Thread(target=lambda: result.update(run_one(argv, str(folder), 1)))
     thread.start()
     deadline = time.monotonic() + 120
     while thread.is_alive() and time.monotonic() < deadline:

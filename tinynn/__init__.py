@@ -5,7 +5,7 @@ from .callbacks import Callback
 from .model import History, Model, TrainingDiverged
 from .net import Net
 from .rng import get_rng, seed
-from .sweep import sweep
+from .sweeps import sweep  # the function; the package is tinynn.sweeps
 
 __version__ = "0.1.0"
 

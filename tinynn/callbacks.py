@@ -10,8 +10,11 @@
 
 Each built-in behaviour of ``fit`` is one small class here: the divergence check
 (:class:`TerminateOnNaN`), the progress bar (:class:`ProgressBar`), scheduler stepping
-(:class:`SchedulerCallback`), checkpoints, early stopping, CSV logs, plateau schedules.
-``History`` (the per-epoch record) lives in :mod:`tinynn.history`.
+(:class:`SchedulerCallback`), the per-epoch record (:class:`RecordHistory` fills a
+:class:`~tinynn.history.History`), checkpoints, early stopping, CSV logs, plateau schedules.
+
+Long because: one small class per built-in behaviour of ``fit``, each readable alone; they share
+the helpers at the top (the monitored value, its direction, the check that it will be logged).
 """
 
 from __future__ import annotations
@@ -29,10 +32,13 @@ import numpy as np
 
 from .checks import check_int
 from .fileio import atomic_write
+from .history import History
+from .optim.lr_scheduler import check_interval
+from .registry import Configurable
 
 __all__ = [
     "Callback", "CallbackList", "CSVLogger", "EarlyStopping", "ModelCheckpoint", "ProgressBar",
-    "ReduceLROnPlateau", "SchedulerCallback", "TerminateOnNaN", "TrainingDiverged",
+    "RecordHistory", "ReduceLROnPlateau", "SchedulerCallback", "TerminateOnNaN", "TrainingDiverged",
 ]  # fmt: skip
 
 
@@ -40,7 +46,7 @@ class TrainingDiverged(RuntimeError):
     """The loss (or the parameters) became NaN or Inf during ``fit``: lower the learning rate."""
 
 
-class Callback:
+class Callback(Configurable):
     """Base class: override the hooks you need; ``self.model`` is the Model being trained.
 
     ``self.params`` holds ``epochs`` (the epoch to stop at), ``steps`` (batches per epoch),
@@ -63,17 +69,6 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None: ...
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
 
-    def get_config(self) -> dict[str, Any]:
-        """Constructor arguments as JSON-able data (``from_config`` rebuilds the callback)."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Callback:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class CallbackList:
@@ -121,6 +116,25 @@ def _better(mode: str, monitor: str) -> str:
     if mode == "auto":
         return "max" if "acc" in monitor else "min"
     return mode
+
+
+class _Best:
+    """The best value of ``monitor`` so far, and whether an epoch improves on it by more than ``min_delta``:
+    lower is better in mode "min", higher in "max" ("auto": max for accuracies, else min). ``best`` is
+    kept signed (lower is better), so one comparison serves both modes."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float = 0.0) -> None:
+        self.monitor, self.min_delta = monitor, min_delta
+        self.sign = 1.0 if _better(mode, monitor) == "min" else -1.0
+        self.best = math.inf
+
+    def improved(self, logs: dict[str, float], who: str) -> bool:
+        """Whether ``logs[monitor]`` is a new best (then it is kept); a NaN never is."""
+        value = self.sign * _monitored(logs, self.monitor, who)
+        if value < self.best - self.min_delta:
+            self.best = value
+            return True
+        return False
 
 
 def _check_logged(params: dict[str, Any], keys: list[str], who: str, where: str) -> None:
@@ -219,11 +233,15 @@ def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     return " - ".join(parts)
 
 
-def check_interval(interval: Any, name: str = "interval", where: str = "SchedulerCallback") -> str:
-    """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError."""
-    if interval not in ("epoch", "batch"):
-        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
-    return interval
+class RecordHistory(Callback):
+    """Append each epoch's logs to ``history`` (``fit`` adds one, first after the divergence check, for
+    ``model.history``: a checkpoint saved in the same epoch carries the epoch)."""
+
+    def __init__(self, history: History) -> None:
+        self.history = history
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
+        self.history.append(epoch, logs)
 
 
 class SchedulerCallback(Callback):
@@ -234,12 +252,10 @@ class SchedulerCallback(Callback):
     """
 
     def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss") -> None:
-        check_interval(interval)
+        check_interval(interval, scheduler=scheduler, monitor=monitor)
         if not callable(getattr(scheduler, "step", None)):
             raise TypeError(f"SchedulerCallback: scheduler must have a step() method, got {scheduler!r}")
         self.takes_metric = bool(getattr(scheduler, "takes_metric", False))
-        if self.takes_metric and interval == "batch":
-            raise ValueError(f"{type(scheduler).__name__} steps on an epoch's {monitor!r}: use interval='epoch'")
         self.scheduler, self.interval, self.monitor = scheduler, interval, monitor
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
@@ -274,8 +290,7 @@ class ModelCheckpoint(Callback):
     ) -> None:
         self.filepath, self.monitor, self.save_best_only = os.fspath(filepath), monitor, bool(save_best_only)
         self.mode = mode
-        self._sign = 1.0 if _better(mode, monitor) == "min" else -1.0
-        self.best = math.inf
+        self._best = _Best(monitor, mode)
 
     def on_train_begin(self) -> None:
         """Refuse, before the first epoch, a ``{val_...}`` field or monitor that no epoch will log."""
@@ -288,10 +303,8 @@ class ModelCheckpoint(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
-            value = self._sign * _monitored(logs, self.monitor, "ModelCheckpoint")
-            if not value < self.best:
+            if not self._best.improved(logs, "ModelCheckpoint"):
                 return
-            self.best = value
         try:
             path = Path(self.filepath.format(epoch=epoch + 1, **logs))
         except (KeyError, IndexError) as e:
@@ -321,17 +334,17 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
         self.monitor, self.min_delta, self.patience, self.mode = monitor, float(min_delta), patience, mode
         self.restore_best_weights = bool(restore_best_weights)
-        self._sign = 1.0 if _better(mode, monitor) == "min" else -1.0
+        _better(mode, monitor)  # a bad mode is refused here, not at the first epoch
 
     def on_train_begin(self) -> None:
         _check_logged(self.params, [self.monitor], "EarlyStopping", "monitor")
-        self.best, self.wait, self.best_epoch, self.stopped_epoch = math.inf, 0, None, None
+        self._best = _Best(self.monitor, self.mode, self.min_delta)
+        self.wait, self.best_epoch, self.stopped_epoch = 0, None, None
         self.best_weights: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        value = self._sign * _monitored(logs, self.monitor, "EarlyStopping")
-        if value < self.best - self.min_delta:
-            self.best, self.wait, self.best_epoch = value, 0, epoch
+        if self._best.improved(logs, "EarlyStopping"):
+            self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
                 net = self.model.net
                 self.best_weights = (net.params.copy(), {k: v.copy() for k, v in net.state().items()})

@@ -21,13 +21,13 @@ Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is 
                             "run_id": str (only when the model belongs to a run of tinynn train)}
     rng_state         JSON of tinynn.rng.get_state()
 
-Loading is strict (docs/guarantees.md): it never unpickles (an object array is refused from its
-header); an entry not in this table is refused unread; every entry is present; the parameter
-count the ``net_config`` implies (``Net.config_params``, no layer built) is checked against
-``params`` before anything is allocated, and no entry is read past the size its place allows;
-every value passes the rules of the constructor that made it. Every problem (foreign file,
-missing or unknown entry, wrong shape, bad value, truncated bytes) is a ``ValueError`` naming
-the file and what is wrong.
+Loading is strict (docs/guarantees.md), through :class:`tinynn.zipio.NpzReader`: it never
+unpickles (an object array is refused from its header); an entry not in this table is refused
+unread; every entry is present; the parameter count the ``net_config`` implies
+(``Net.config_params``, no layer built) is checked against ``params`` before anything is
+allocated, and no entry is read past the size its place allows; every value passes the rules of
+the constructor that made it. Every problem (foreign file, missing or unknown entry, wrong shape,
+bad value, truncated bytes) is a ``ValueError`` naming the file and what is wrong.
 
 Every ``type`` names a class in the registry of its kind (:mod:`tinynn.registry`): a custom
 layer, loss, optimizer or scheduler loads once it is registered. Format 3 (flat nets, state named
@@ -39,9 +39,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,12 +46,13 @@ from typing import Any
 import numpy as np
 
 from . import losses, optim, rng
-from .callbacks import SchedulerCallback, check_interval
 from .checks import check_int, check_positive
 from .fileio import atomic_write
 from .history import History
 from .net import Net
 from .optim import lr_scheduler
+from .optim.lr_scheduler import check_interval
+from .zipio import FileError, NpzReader
 
 FORMAT = "tinynn-checkpoint-4"
 _OLD_FORMAT = "tinynn-checkpoint-3"  # net_state/<i>.<name>: read, renamed to <i>.<Type>.<name>
@@ -62,8 +60,6 @@ _TEXTS = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_c
 _REQUIRED = (*_TEXTS, "params")
 _GROUPS = ("net_state/", "optim_state/", "sched_state/")
 _TRAINING = {"epoch", "scheduler_step", "gradient_clip", "history"}
-_MAX_TEXT = 2**22  # bytes a text entry may hold (numpy stores 4 per character): 1 Mi characters of JSON
-_MAX_DEFLATE = 1032  # deflate's largest possible expansion ratio
 _SCALAR = 64  # bytes of a number entry
 
 
@@ -138,150 +134,36 @@ def _numbers(prefix: str, state: dict[str, Any], what: str) -> dict[str, np.ndar
 
 
 
-class _FileError(ValueError):
-    """A problem already phrased as "cannot load checkpoint <path>: ..."."""
+def _open(path: Path) -> tuple[NpzReader, bool]:
+    """The checkpoint's reader, once its marker and the names of its entries are this format's; and whether
+    it is format 3."""
+    r = NpzReader(path, "checkpoint")
+    try:
+        if "tinynn_format" not in r.names:
+            raise r.error("not a tinynn checkpoint (no 'tinynn_format' marker)")
+        marker = r.text("tinynn_format", max_bytes=1024)
+        if marker not in (FORMAT, _OLD_FORMAT):
+            raise r.error(f"unsupported checkpoint format {marker!r} (this tinynn reads {FORMAT!r})")
+        unknown = [k for k in r.names if k not in (*_REQUIRED, "optim_decay_mask") and not k.startswith(_GROUPS)]
+        if unknown:
+            raise r.error(f"unknown entries {unknown[:5]} (refused unread)")
+        missing = [k for k in _REQUIRED if k not in r.names]
+        if missing:
+            raise r.error(f"missing entries {missing}")
+    except BaseException:
+        r.close()
+        raise
+    return r, marker == _OLD_FORMAT
 
 
-# What a malformed value can raise from deep inside a constructor or numpy: each becomes a ValueError.
-_BAD_VALUE = (
-    ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError, NotImplementedError,
-    ZeroDivisionError,
-)  # fmt: skip
-
-
-class _Reader:
-    """The checkpoint's zip directory, and its entries read one at a time, each within a size bound.
-
-    Only the directory is read when opened: an entry is decompressed when asked for, after its
-    ``.npy`` header has shown an allowed dtype and a size within the bound the caller gives.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint at {path}")
-        with open(path, "rb") as f:
-            head = f.read(4)
-        if head not in (b"PK\x03\x04", b"PK\x05\x06"):
-            raise self.error(f"not a readable .npz archive (not a zip file: starts with {head!r})")
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except Exception as e:  # zipfile.BadZipFile, OSError, ... on garbage bytes
-            raise self.error(f"not a readable .npz archive ({type(e).__name__}: {e})") from None
-        self.names: dict[str, zipfile.ZipInfo] = {}
-        try:
-            disk = path.stat().st_size
-            for info in self.zip.infolist():
-                key = info.filename.removesuffix(".npy")
-                if key == info.filename or key in self.names:
-                    raise self.error(f"not a readable .npz archive (entry {info.filename!r})")
-                # What an entry may inflate to: its stored bytes, or deflate's most (1032:1).
-                ratio = {zipfile.ZIP_STORED: 1, zipfile.ZIP_DEFLATED: _MAX_DEFLATE}.get(info.compress_type)
-                if ratio is None or info.compress_size > disk or info.file_size > ratio * info.compress_size:
-                    raise self.error(
-                        f"not a readable .npz archive (entry {info.filename!r}: {info.file_size:,} bytes "
-                        f"from {info.compress_size:,}, compression type {info.compress_type})"
-                    )
-                self.names[key] = info
-            if "tinynn_format" not in self.names:
-                raise self.error("not a tinynn checkpoint (no 'tinynn_format' marker)")
-            marker = self.text("tinynn_format", max_bytes=1024)
-            self.old_format = marker == _OLD_FORMAT
-            if marker != FORMAT and not self.old_format:
-                raise self.error(f"unsupported checkpoint format {marker!r} (this tinynn reads {FORMAT!r})")
-            known = (*_REQUIRED, "optim_decay_mask")
-            unknown = [k for k in self.names if k not in known and not k.startswith(_GROUPS)]
-            if unknown:
-                raise self.error(f"unknown entries {unknown[:5]} (refused unread)")
-            missing = [k for k in _REQUIRED if k not in self.names]
-            if missing:
-                raise self.error(f"missing entries {missing}")
-        except BaseException:
-            self.zip.close()
-            raise
-
-    def __enter__(self) -> _Reader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.zip.close()
-
-    def error(self, problem: str) -> ValueError:
-        return _FileError(f"cannot load checkpoint {self.path}: {problem}")
-
-    @contextmanager
-    def reading(self, what: str) -> Iterator[None]:
-        """Turn any error of a malformed value into a ValueError naming the file and ``what``."""
-        try:
-            yield
-        except _FileError:
-            raise
-        except _BAD_VALUE as e:
-            detail = str(e) if isinstance(e, ValueError) and str(e) else f"{type(e).__name__}: {e}"
-            raise self.error(f"bad {what} ({detail[:500]})") from None
-
-    def array(self, key: str, max_bytes: int) -> np.ndarray:
-        """Entry ``key``, refused unread if its header declares more than ``max_bytes`` of data."""
-        fmt = np.lib.format
-        try:
-            with self.zip.open(self.names[key]) as f:
-                version = fmt.read_magic(f)
-                if version not in ((1, 0), (2, 0)):
-                    raise self.error(f"entry {key!r} is not a plain .npy array (format version {version})")
-                read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                shape, _, dtype = read_header(f)
-                if dtype.hasobject:
-                    raise self.error(f"entry {key!r} holds pickled (object) data, which tinynn refuses to load")
-                stored = self.names[key].file_size
-                if math.prod(shape) * dtype.itemsize > min(max_bytes, stored):
-                    raise self.error(
-                        f"entry {key!r} declares a {dtype} array of shape {shape}: more than its place in "
-                        f"the checkpoint allows ({max_bytes:,} bytes) or its {stored:,} bytes in the archive"
-                    )
-            with self.zip.open(self.names[key]) as f:
-                return fmt.read_array(f, allow_pickle=False)
-        except _FileError:
-            raise
-        except Exception as e:  # BadZipFile (CRC), EOFError, zlib.error, ValueError from a bad header
-            raise self.error(f"not a readable .npz archive (entry {key!r}: {type(e).__name__}: {e})") from None
-
-    def text(self, key: str, max_bytes: int = _MAX_TEXT) -> str:
-        arr = self.array(key, max_bytes)
-        if arr.dtype.kind != "U" or arr.ndim != 0:
-            raise self.error(f"entry {key!r} should be text, got {arr.dtype} array of shape {arr.shape}")
-        return str(arr)
-
-    def json(self, key: str, kinds: tuple[type, ...] = (dict,)) -> Any:
-        try:
-            value = json.loads(self.text(key))
-        except (json.JSONDecodeError, RecursionError, ValueError) as e:  # ValueError: an over-long integer
-            if isinstance(e, _FileError):
-                raise
-            raise self.error(f"entry {key!r} is not valid JSON ({type(e).__name__}: {str(e)[:200]})") from None
-        if not isinstance(value, kinds):
-            want = " or ".join("null" if k is type(None) else f"a JSON {k.__name__}" for k in kinds)
-            raise self.error(f"entry {key!r} should be {want}, got {type(value).__name__}")
-        return value
-
-    def typed(self, key: str, extra: tuple[str, ...] = ()) -> tuple[str, Any, dict]:
-        """``(type name, config, whole dict)`` of a ``{"type": ..., "config": ...}`` entry, exactly those keys."""
-        value = self.json(key)
-        if set(value) != {"type", "config", *extra}:
-            raise self.error(f"entry {key!r} should have exactly the keys {sorted({'type', 'config', *extra})}")
-        if not isinstance(value["type"], str):
-            raise self.error(f"entry {key!r} has no 'type' name")
-        return value["type"], value["config"], value
-
-    def group(self, prefix: str, max_bytes: int) -> dict[str, Any]:
-        """The entries ``prefix<name>``, by name: arrays, and 0-d numbers as Python numbers."""
-        out = {}
-        for key in self.names:
-            if key.startswith(prefix):
-                arr = self.array(key, max_bytes)
-                if arr.dtype.kind not in "biuf":
-                    raise self.error(f"entry {key!r} should hold numbers, got {arr.dtype}")
-                out[key[len(prefix) :]] = arr.item() if arr.ndim == 0 else arr
-        return out
+def _typed_entry(r: NpzReader, key: str, extra: tuple[str, ...] = ()) -> tuple[str, Any, dict]:
+    """``(type name, config, whole dict)`` of a ``{"type": ..., "config": ...}`` entry, exactly those keys."""
+    value = r.json(key)
+    if set(value) != {"type", "config", *extra}:
+        raise r.error(f"entry {key!r} should have exactly the keys {sorted({'type', 'config', *extra})}")
+    if not isinstance(value["type"], str):
+        raise r.error(f"entry {key!r} has no 'type' name")
+    return value["type"], value["config"], value
 
 
 def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoint:
@@ -294,15 +176,16 @@ def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoin
     """
     try:
         return _load(Path(path), optimizer)
-    except _FileError as e:
+    except FileError as e:
         raise ValueError(str(e)) from None
 
 
 def _load(path: Path, optimizer: Any) -> Checkpoint:
-    with _Reader(path) as r:
-        net = _net(r)
+    r, old_format = _open(path)
+    with r:
+        net = _net(r, old_format)
         with r.reading("loss in 'loss_config'"):
-            name, config, _ = r.typed("loss_config")
+            name, config, _ = _typed_entry(r, "loss_config")
             loss = losses.from_config({"type": name, "config": config})
         epoch, scheduler_step, clip, history, run_id = _training(r)
         given = optimizer is not None
@@ -314,7 +197,7 @@ def _load(path: Path, optimizer: Any) -> Checkpoint:
     return Checkpoint(net, loss, optimizer, scheduler, epoch, scheduler_step, clip, history, state, run_id)
 
 
-def _net(r: _Reader) -> Net:
+def _net(r: NpzReader, old_format: bool) -> Net:
     """The net, its size checked against ``params`` before it is built."""
     config = r.json("net_config")
     with r.reading("architecture in 'net_config'"):
@@ -338,7 +221,7 @@ def _net(r: _Reader) -> Net:
     net.params[...] = params
     own = net.state()
     names = {k.removeprefix("net_state/") for k in r.names if k.startswith("net_state/")}
-    rename = (lambda n: _v3_state_name(n, net)) if r.old_format else (lambda n: n)
+    rename = (lambda n: _v3_state_name(n, net)) if old_format else (lambda n: n)
     names = {rename(n) for n in names}
     if names != set(own):
         raise r.error(f"layer state does not match the net: expected {sorted(own)}, got {sorted(names)}")
@@ -356,7 +239,7 @@ def _v3_state_name(name: str, net: Net) -> str:
     return f"{i}.{type(net.layers[int(i)]).__name__}.{rest}"
 
 
-def _training(r: _Reader) -> tuple[int, str, float | None, History, str | None]:
+def _training(r: NpzReader) -> tuple[int, str, float | None, History, str | None]:
     training = r.json("training")
     if set(training) - {"run_id"} != _TRAINING:
         raise r.error(f"entry 'training' should have exactly the keys {sorted(_TRAINING)} (and 'run_id'), "
@@ -373,8 +256,8 @@ def _training(r: _Reader) -> tuple[int, str, float | None, History, str | None]:
     return epoch, scheduler_step, clip, history, run_id
 
 
-def _optimizer(r: _Reader, given: Any, net: Net) -> Any:
-    name, config, whole = r.typed("optim_config", extra=("decay_mask",))
+def _optimizer(r: NpzReader, given: Any, net: Net) -> Any:
+    name, config, whole = _typed_entry(r, "optim_config", extra=("decay_mask",))
     has_mask = whole["decay_mask"]
     if not isinstance(has_mask, bool) or has_mask != ("optim_decay_mask" in r.names):
         raise r.error(f"'optim_config' says decay_mask is {has_mask!r}, but entry 'optim_decay_mask' is "
@@ -406,7 +289,7 @@ def _optimizer(r: _Reader, given: Any, net: Net) -> Any:
     return opt
 
 
-def _load_optim_state(r: _Reader, opt: Any, state: dict[str, Any], net: Net) -> None:
+def _load_optim_state(r: NpzReader, opt: Any, state: dict[str, Any], net: Net) -> None:
     for name, value in state.items():  # array state (moments) is shaped like the flat params
         if isinstance(value, np.ndarray):
             if value.shape != net.params.shape or value.dtype != net.params.dtype:
@@ -420,14 +303,14 @@ def _load_optim_state(r: _Reader, opt: Any, state: dict[str, Any], net: Net) -> 
         opt.load_state_dict(state)
 
 
-def _scheduler(r: _Reader, optimizer: Any, scheduler_step: str, set_lr: bool) -> Any:
+def _scheduler(r: NpzReader, optimizer: Any, scheduler_step: str, set_lr: bool) -> Any:
     value = r.json("sched_config", kinds=(dict, type(None)))
     state = r.group("sched_state/", max_bytes=_SCALAR)
     if value is None:
         if state:
             raise r.error(f"scheduler state {sorted(state)} saved without a scheduler ('sched_config' is null)")
         return None
-    name, config, _ = r.typed("sched_config")
+    name, config, _ = _typed_entry(r, "sched_config")
     cls = lr_scheduler.SCHEDULERS.get(name)
     if cls is None:
         raise r.error(
@@ -440,7 +323,7 @@ def _scheduler(r: _Reader, optimizer: Any, scheduler_step: str, set_lr: bool) ->
             raise ValueError(f"expected a JSON object, got {type(config).__name__}")
         sched = cls.from_config(config, optimizer)
         sched.load_state_dict(state, set_lr=set_lr)
-        SchedulerCallback(sched, scheduler_step)  # the interval fits the scheduler (a plateau steps per epoch)
+        check_interval(scheduler_step, "scheduler_step", "training", scheduler=sched)  # a plateau steps per epoch
     if not set_lr:
         optimizer.lr = lr  # building the scheduler applied its first lr: undo it
     return sched

@@ -11,6 +11,9 @@ checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curv
 (see :mod:`tinynn.runs`).
 
 ``python -m tinynn`` is the same command.
+
+Long because: it holds every command's parser and the steps of a training run in the order they
+happen (resume checks, folder, data, model, fit, status), each step a short function.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .runs import (
     RUN_OPTIONS,
     CommandError,
     add_run_options,
+    add_sweep_options,
     check_out,
     check_size,
     fill_model_defaults,
@@ -94,9 +98,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass (default: 1024)")
     ev.set_defaults(run=_evaluate)
 
-    from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
-
-    add_sweep_parser(sub)
+    sw = sub.add_parser(
+        "sweep",
+        help="train a grid of runs (optimizers x learning rates x seeds ...) on local cores or Ray",
+        description="Run 'tinynn train' for every combination of the values given (each option takes one or "
+        "more values), each run in OUT/runs/NAME, on local worker processes or a Ray cluster. Writes "
+        "results.csv, summary.md and sweep.png into --out. Rerun the same command to resume an interrupted "
+        "sweep: finished runs are skipped, the others continue from their last epoch.",
+    )
+    add_sweep_options(sw)
+    sw.set_defaults(run=_sweep)
     return parser
 
 
@@ -305,17 +316,11 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 
 def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
+    """The run in ``out``: a new one (``record`` None) or the one ``record`` describes, resumed."""
     import tinynn as tn
 
     if record is None:
-        held = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
-        odd = [name for name in held if not (out / name).is_file()]
-        if odd:
-            parser.error(f"--out {out}: {out / odd[0]} is not a file of a run (a folder?); remove it or "
-                         "choose another --out")
-        if held and not args.overwrite:
-            parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
-                         f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
+        _check_new_folder(out, args, parser)
     elif record.get("status") == "finished":
         print(f"{out}: this run finished all {args.epochs} epochs already; "
               f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
@@ -326,38 +331,12 @@ def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record:
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
     n_val = min(args.val_size, len(x) // 10)
+    val = None
     if n_val:
-        x, y, x_val, y_val = x[:-n_val], y[:-n_val], x[-n_val:], y[-n_val:]  # views, no copies
+        x, y, val = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])  # views, no copies
 
-    checkpoint = out / CHECKPOINT
-    if record is not None and checkpoint.exists():
-        try:  # restores the random generator and the history: the run continues exactly
-            model = tn.Model.load(checkpoint)
-        except (ValueError, OSError) as e:
-            raise CommandError(f"cannot resume: {e}", code=2) from None
-        _check_belongs(model, record, args, len(x), parser, checkpoint)
-    else:
-        model = _new_model(args, len(x), parser)
-        model.run_id = record.get("run_id") if record is not None else new_run_id()
-        if record is None:  # a new run: the previous run's files go first, so the folder never mixes two runs
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-    status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data, "train_seconds": 0.0,
-              "run_id": model.run_id,
-              **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
-    saver = tn.callbacks.ModelCheckpoint(checkpoint)  # atomic, after every epoch
-
-    def save_status(state: str, epochs: int | None = None, **extra) -> None:
-        done = model.epoch if epochs is None else epochs
-        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": done, **extra})
-
-    def saved_epochs() -> int:
-        """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
-        try:
-            return tn.Model.load(checkpoint, restore_rng=False).epoch if checkpoint.exists() else 0
-        except (ValueError, OSError):
-            return 0
-
+    model = _start_model(args, parser, record, out, len(x))
+    run = _RunStatus(out, args, model, record)
     # Drawn from the seeded generator, whose state the checkpoint saves: a resumed run shifts alike.
     augment = tn.data.RandomShift(args.random_shift, IMAGE_SHAPE) if args.random_shift else None
     verbose = 0 if args.quiet else 1
@@ -370,46 +349,13 @@ def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record:
     start = time.perf_counter()
     done_before = model.epoch
     try:
-        save_status("running")
-        try:
-            model.fit(
-                x, y, epochs=args.epochs, batch_size=args.batch_size,
-                validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
-                scheduler=model.scheduler, scheduler_step=model.scheduler_step, verbose=verbose, augment=augment,
-                callbacks=[saver],
-            )  # fmt: skip
-        except (KeyboardInterrupt, tn.TrainingDiverged, OSError) as e:
-            status["train_seconds"] += time.perf_counter() - start
-            done = saved_epochs()
-            _keep_epochs(model.history, done).save(out / HISTORY)  # the epochs the checkpoint holds
-            kept = f"the checkpoint of epoch {done} is {checkpoint}" if done else "no epoch was finished"
-            if isinstance(e, KeyboardInterrupt):
-                save_status("interrupted", done)
-                raise CommandError(f"interrupted during epoch {done + 1}/{args.epochs}; "
-                                   f"{kept if done else 'no epoch was finished, nothing is lost'}. "
-                                   f"Continue with: tinynn train --resume {out}", code=130) from None
-            error = _os_error(e) if isinstance(e, OSError) else str(e)
-            save_status("failed", done, error=error)
-            raise CommandError(f"{error} ({kept})") from None
-        status["train_seconds"] += time.perf_counter() - start
-
-        try:
-            test = _scores(model, x_test, y_test)
-        except CommandError as e:
-            save_status("failed", error=str(e))
-            raise
-        full = model.history  # every epoch, resumed or not
-        full.save(out / HISTORY)
-        title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
-                 else f"{args.model} on MNIST")  # fmt: skip
-        full.plot(out / CURVES, title=title)
-        val = full.history.get("val_accuracy", [])
-        save_status("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
-                    best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
+        run.save("running")
+        _fit(model, args, run, x, y, val, augment, verbose)
+        test = _finish(model, args, run, x_test, y_test)
     except OSError as e:  # a full disk, a folder made read-only: one line naming the file
         error = _os_error(e)
         try:
-            save_status("failed", saved_epochs(), error=error)
+            run.save("failed", run.saved_epochs(), error=error)
         except OSError:
             pass  # the disk that refused the others refuses run.json too
         raise CommandError(error) from None
@@ -419,6 +365,110 @@ def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record:
         per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
         print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
     print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
+
+
+def _check_new_folder(out: Path, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse an ``--out`` holding another run (unless ``--overwrite``) or something that is not a run's file."""
+    held = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    odd = [name for name in held if not (out / name).is_file()]
+    if odd:
+        parser.error(f"--out {out}: {out / odd[0]} is not a file of a run (a folder?); remove it or "
+                     "choose another --out")
+    if held and not args.overwrite:
+        parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
+                     f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
+
+
+def _start_model(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path,
+                 n_train: int):  # fmt: skip
+    """The run's model: its checkpoint when a run is resumed, else a new one (a new run first removes the
+    previous run's files, so the folder never mixes two runs)."""
+    import tinynn as tn
+
+    checkpoint = out / CHECKPOINT
+    if record is not None and checkpoint.exists():
+        try:  # restores the random generator and the history: the run continues exactly
+            model = tn.Model.load(checkpoint)
+        except (ValueError, OSError) as e:
+            raise CommandError(f"cannot resume: {e}", code=2) from None
+        _check_belongs(model, record, args, n_train, parser, checkpoint)
+        return model
+    model = _new_model(args, n_train, parser)
+    model.run_id = record.get("run_id") if record is not None else new_run_id()
+    if record is None:
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
+    return model
+
+
+class _RunStatus:
+    """The run's ``run.json``, rewritten at each change: its options, status, epochs done and results."""
+
+    def __init__(self, out: Path, args: argparse.Namespace, model, record: dict | None) -> None:
+        self.out, self.model, self.checkpoint = out, model, out / CHECKPOINT
+        self.fields = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data,
+                       "train_seconds": 0.0, "run_id": model.run_id,
+                       **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
+
+    def save(self, state: str, epochs: int | None = None, **extra) -> None:
+        done = self.model.epoch if epochs is None else epochs
+        write_json(self.out / RUN_FILE, {**self.fields, "status": state, "epochs_done": done, **extra})
+
+    def saved_epochs(self) -> int:
+        """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
+        import tinynn as tn
+
+        try:
+            return tn.Model.load(self.checkpoint, restore_rng=False).epoch if self.checkpoint.exists() else 0
+        except (ValueError, OSError):
+            return 0
+
+
+def _fit(model, args: argparse.Namespace, run: _RunStatus, x, y, val, augment, verbose: int) -> None:  # noqa: ANN001
+    """``model.fit`` with a checkpoint after every epoch. Ctrl-C, divergence or a failed write end the run:
+    history.json keeps the epochs the checkpoint holds, run.json says why, and a CommandError tells the user."""
+    import tinynn as tn
+
+    start = time.perf_counter()
+    try:
+        model.fit(
+            x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=val, initial_epoch=model.epoch,
+            scheduler=model.scheduler, scheduler_step=model.scheduler_step, verbose=verbose, augment=augment,
+            callbacks=[tn.callbacks.ModelCheckpoint(run.checkpoint)],  # atomic, after every epoch
+        )  # fmt: skip
+    except (KeyboardInterrupt, tn.TrainingDiverged, OSError) as e:
+        run.fields["train_seconds"] += time.perf_counter() - start
+        done = run.saved_epochs()
+        _keep_epochs(model.history, done).save(run.out / HISTORY)  # the epochs the checkpoint holds
+        kept = f"the checkpoint of epoch {done} is {run.checkpoint}" if done else "no epoch was finished"
+        if isinstance(e, KeyboardInterrupt):
+            run.save("interrupted", done)
+            raise CommandError(f"interrupted during epoch {done + 1}/{args.epochs}; "
+                               f"{kept if done else 'no epoch was finished, nothing is lost'}. "
+                               f"Continue with: tinynn train --resume {run.out}", code=130) from None
+        error = _os_error(e) if isinstance(e, OSError) else str(e)
+        run.save("failed", done, error=error)
+        raise CommandError(f"{error} ({kept})") from None
+    run.fields["train_seconds"] += time.perf_counter() - start
+
+
+def _finish(model, args: argparse.Namespace, run: _RunStatus, x_test: np.ndarray, y_test: np.ndarray) -> dict:
+    """Score the model on the test set; write history.json (every epoch, resumed or not), curves.png and the
+    finished run.json. Returns the test scores."""
+    try:
+        test = _scores(model, x_test, y_test)
+    except CommandError as e:
+        run.save("failed", error=str(e))
+        raise
+    full = model.history
+    full.save(run.out / HISTORY)
+    title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
+             else f"{args.model} on MNIST")  # fmt: skip
+    full.plot(run.out / CURVES, title=title)
+    val = full.history.get("val_accuracy", [])
+    run.save("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
+             best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
+    return test
 
 
 def _os_error(e: OSError) -> str:
@@ -492,3 +542,22 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         print(f"{i:>4} " + "".join(f"{v:>{width}}" for v in row))
     print()
     print(tn.metrics.classification_report(y, preds, num_classes=NUM_CLASSES))
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .sweeps import FIXED_OPTIONS, GRID_OPTIONS, sweep
+
+    # Only the options given vary (and name the runs); the others keep tinynn train's defaults.
+    grid = {k: getattr(args, k) for k in GRID_OPTIONS if getattr(args, k) is not None}
+    if not grid:
+        parser.error("sweep: give at least one option to vary, e.g. --optimizer adam sgdm --seed 0 1 2")
+    fixed = {k: getattr(args, k) for k in FIXED_OPTIONS if getattr(args, k) is not None}
+    try:
+        rows = sweep(grid, args.out, executor=args.executor, workers=args.workers, threads=args.threads,
+                     address=args.address, **fixed)  # fmt: skip
+    except ValueError as e:
+        parser.error(str(e).removeprefix("sweep: "))
+    if any(r["status"] != "finished" for r in rows):
+        failed = sum(r["status"] != "finished" for r in rows)
+        results = Path(args.out) / "results.csv"
+        raise CommandError(f"{failed} of {len(rows)} runs failed (see the error column of {results})")

@@ -1,7 +1,8 @@
 """History: the per-epoch record of ``Model.fit``, as in Keras (``history.history["loss"]``).
 
-It is a callback: ``fit`` hands it each epoch's logs. ``model.history`` is the one History of a
-model; checkpoints carry it, so a resumed run's history covers every epoch.
+A plain record: during ``fit`` the callback :class:`tinynn.callbacks.RecordHistory` appends each
+epoch's logs to it. ``model.history`` is the one History of a model; checkpoints carry it, so a
+resumed run's history covers every epoch.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .callbacks import Callback
 from .checks import check_int
 from .fileio import atomic_savefig, atomic_write
 
 
-class History(Callback):
+class History:
     """Per-epoch metrics: ``history.history[key]`` is a list with one float per epoch.
 
     Keys written by ``fit``: ``loss``, ``accuracy`` (classification losses only), ``val_loss``
@@ -41,9 +41,6 @@ class History(Callback):
         for values in self.history.values():
             if len(values) == n:  # a key this epoch did not log
                 values.append(math.nan)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
-        self.append(epoch, logs)
 
     def __len__(self) -> int:
         return len(self.epoch)

@@ -163,3 +163,19 @@ def get(init: str | Initializer) -> Initializer:
     if isinstance(init, str) and init.lower() in _BY_NAME:
         return _BY_NAME[init.lower()]()
     raise ValueError(f"unknown initializer {init!r}; known: {', '.join(sorted(_BY_NAME))}")
+
+
+def weight_and_bias(
+    w_shape: Shape, bias: int | None, fans: Fans, w_init: str | Initializer, b_init: str | Initializer, where: str
+) -> dict[str, np.ndarray]:
+    """``{"w": w_init(w_shape), "b": b_init((bias,))}`` in float32, both given ``fans`` (no ``"b"`` when
+    ``bias`` is None): the parameters of ``Dense`` and ``Conv2D``. An unknown initializer name is a
+    ValueError starting with ``where`` (the layer)."""
+    try:
+        w_init, b_init = get(w_init), get(b_init)
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+    params = {"w": w_init(w_shape, np.float32, fans)}
+    if bias is not None:
+        params["b"] = b_init((bias,), np.float32, fans)
+    return params

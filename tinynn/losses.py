@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .registry import Registry
+from .registry import Configurable, Registry
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: subclasses implement ``loss_and_grad`` (or ``loss`` and ``grad``)."""
 
     def loss(self, preds: np.ndarray, targets: np.ndarray) -> float:
@@ -32,18 +32,6 @@ class Loss:
     def count_correct(self, preds: np.ndarray, targets: np.ndarray) -> tuple[int, int] | None:
         """``(correct, scored)`` predictions of a batch, for accuracy; None if the loss is not a classifier's."""
         return None
-
-    def get_config(self) -> dict[str, Any]:
-        """Constructor arguments as JSON-able data (``from_config`` rebuilds the loss)."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Loss:
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
     def _check_preds(self, preds: np.ndarray) -> np.ndarray:
         preds = np.asarray(preds)

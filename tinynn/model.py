@@ -17,10 +17,10 @@ from .callbacks import (
     CallbackList,
     ModelCheckpoint,
     ProgressBar,
+    RecordHistory,
     SchedulerCallback,
     TerminateOnNaN,
     TrainingDiverged,
-    check_interval,
     diverged,
 )
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -29,6 +29,7 @@ from .data import BatchIterator
 from .history import History
 from .losses import Loss
 from .net import Net
+from .optim.lr_scheduler import check_interval
 
 __all__ = ["History", "Model", "TrainingDiverged"]
 
@@ -244,7 +245,7 @@ class Model:
             check_interval(scheduler_step, "scheduler_step", "fit")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
-        built = [TerminateOnNaN(), self.history]
+        built = [TerminateOnNaN(), RecordHistory(self.history)]
         if scheduler is not None or self.scheduler is not None:
             sched, step = scheduler or self.scheduler, scheduler_step or self.scheduler_step
             built.append(SchedulerCallback(sched, step))  # checked before the model changes

@@ -261,11 +261,12 @@ class Net:
                                  f"{own[name].shape}, got {got}")  # fmt: skip
             if not np.isfinite(value).all():
                 raise ValueError(f"layer state {name} holds NaN or Inf")
-        for path, layer in self.named_layers():  # at any depth, named as state() names them
+        for path, layer in self.named_layers():  # names as state() gives them ("1.BatchNorm1d.running_var")
             if layer.state:
                 layer.check_state({k: state[f"{path}.{k}"] for k in layer.state})
         for name, value in state.items():
             own[name][...] = value
+
 
 
 def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> None:

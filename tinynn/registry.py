@@ -9,6 +9,10 @@ are registered where they are defined; register your own with the kind's decorat
 Every registry is keyed by the class name, exactly as ``type(obj).__name__`` spells it;
 :meth:`Registry.find` also accepts any capitalisation (``"adam"`` for ``Adam``), which is how the
 command line names optimizers.
+
+:class:`Configurable` is the other half: what a file stores of an object (its ``get_config``), how
+the object is rebuilt (``from_config``) and shown (``repr``). Layers, losses, optimizers,
+schedulers and callbacks all derive from it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,31 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound=type)
+C = TypeVar("C", bound="Configurable")
+
+
+class Configurable:
+    """An object rebuilt from JSON-able settings: ``type(obj).from_config(obj.get_config())`` makes an equal one.
+
+    ``hyperparams`` names constructor arguments kept as public attributes of the same name; the default
+    ``get_config`` returns them (tuples as lists, for JSON), ``from_config`` passes them back to the
+    constructor, and ``repr`` shows them. A class with other settings overrides ``get_config``.
+    """
+
+    hyperparams: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments as JSON-able data, enough to rebuild the object."""
+        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
+
+    @classmethod
+    def from_config(cls: type[C], config: dict[str, Any]) -> C:
+        """A new object built from ``get_config()``'s output."""
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
 
 
 class Registry(dict):

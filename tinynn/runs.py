@@ -1,8 +1,11 @@
 """What a run of ``tinynn train`` is: its options, its folder and the checks made before it starts.
 
-Shared by the ``tinynn`` command (:mod:`tinynn.cli`) and sweeps (:mod:`tinynn.sweep`). A run folder
+Shared by the ``tinynn`` command (:mod:`tinynn.cli`) and sweeps (:mod:`tinynn.sweeps`). A run folder
 holds ``run.json`` (the options and the run's status), ``model.npz`` (the checkpoint, rewritten
 atomically after every epoch), ``history.json`` and ``curves.png``.
+
+Long because: a run's contract is one piece (the options of ``train`` and ``sweep``, their checks,
+the folder, ``run.json`` and the one-writer lock), and both commands and sweeps read all of it.
 """
 
 from __future__ import annotations
@@ -384,3 +387,42 @@ def hold_folder(folder: str | os.PathLike) -> Iterator[None]:
                 pass
 
 
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``tinynn sweep``: the run options it may vary (each one or more values; None when not
+    given), those shared by all runs, and where the runs go."""
+    from . import optim
+
+    g = parser.add_argument_group("grid (each takes one or more values; options not given keep tinynn train's "
+                                  "defaults)")
+    g.add_argument("--model", nargs="+", choices=sorted(zoo.NETS), default=None)
+    g.add_argument("--hidden", nargs="+", type=_widths, default=None, metavar="N[,N...]",
+                   help="hidden layer sizes, comma-separated per value: --hidden 256,128 64")
+    g.add_argument("--dropout", nargs="+", metavar="P", type=float_in(0, 0.95), default=None)
+    g.add_argument("--optimizer", nargs="+", choices=optim.names(), default=None)
+    g.add_argument("--lr", nargs="+", metavar="LR", type=float_in(0, 10, lo_open=True), default=None)
+    g.add_argument("--weight-decay", nargs="+", metavar="WD", type=float_in(0, 1), default=None)
+    g.add_argument("--scheduler", nargs="+", choices=("none", "cosine", "step"), default=None)
+    g.add_argument("--epochs", nargs="+", metavar="N", type=positive_int, default=None)
+    g.add_argument("--batch-size", nargs="+", metavar="N", type=positive_int, default=None)
+    g.add_argument("--seed", nargs="+", metavar="S", type=nonneg_int, default=None)
+    f = parser.add_argument_group("shared by all runs")
+    f.add_argument("--val-size", type=nonneg_int, default=DEFAULTS["val_size"], metavar="N",
+                   help=f"training images held out for validation (default: {DEFAULTS['val_size']})")
+    f.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                   help="train on the first N training images only")
+    f.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
+    e = parser.add_argument_group("where the runs go")
+    e.add_argument("--out", default="sweeps/sweep", metavar="DIR", help="sweep folder (default: sweeps/sweep)")
+    e.add_argument("--executor", choices=("process", "ray"), default="process",
+                   help="local worker processes (default), or Ray tasks (pip install 'tinynn[ray]')")
+    e.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="Ray cluster to join (from 'ray start --head'); default: start a local Ray")
+    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="runs at a time with --executor process (default: one per core)")
+    e.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="BLAS threads per run (default: cores // workers)")
+
+
+def _widths(text: str) -> list[int]:
+    """``"256,128"`` -> ``[256, 128]``: one value of ``tinynn sweep --hidden``."""
+    return [positive_int(part) for part in text.split(",")]

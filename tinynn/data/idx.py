@@ -97,23 +97,8 @@ def _read(
     max_bytes: int | None,
     keep: bool,
 ) -> tuple[bytearray, tuple[int, ...], np.dtype]:
-    head = _read_some(f, path, 4)
-    if len(head) < 4:
-        raise ValueError(f"{path}: not an IDX file: {len(head)} bytes, shorter than the 4-byte magic number")
-    found = int.from_bytes(head, "big")
-    type_code, ndim = head[2], head[3]
-    if head[:2] != b"\0\0" or type_code not in IDX_DTYPES:
-        raise ValueError(f"{path}: not an IDX file: bad magic number 0x{found:08x} (expected 0x0000TTNN)")
-    if magic is not None and found != magic:
-        raise ValueError(f"{path}: wrong IDX magic number 0x{found:08x}, expected 0x{magic:08x}")
-    dims = _read_some(f, path, 4 * ndim)
-    header_len = 4 + 4 * ndim
-    if len(dims) < 4 * ndim:
-        raise ValueError(
-            f"{path}: truncated IDX header: expected at least {header_len} bytes, got {4 + len(dims)}"
-        )
-    shape = struct.unpack(f">{ndim}I", dims)
-    dtype = np.dtype(IDX_DTYPES[type_code])
+    head, dims, shape, dtype = _read_header(f, path, magic)
+    header_len = len(head) + len(dims)
     nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
     expected_len = header_len + nbytes
     if max_bytes is not None and expected_len > max_bytes:
@@ -162,6 +147,25 @@ def _read(
                 f"got {actual}. The file is corrupt or not the expected one; delete it and load again."
             )
     return buf, shape, dtype
+
+
+def _read_header(f: BinaryIO, path: Path, magic: int | None) -> tuple[bytes, bytes, tuple[int, ...], np.dtype]:
+    """The magic number's 4 bytes, the dimensions' bytes, the shape and the dtype; ValueError for a bad header."""
+    head = _read_some(f, path, 4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: not an IDX file: {len(head)} bytes, shorter than the 4-byte magic number")
+    found = int.from_bytes(head, "big")
+    type_code, ndim = head[2], head[3]
+    if head[:2] != b"\0\0" or type_code not in IDX_DTYPES:
+        raise ValueError(f"{path}: not an IDX file: bad magic number 0x{found:08x} (expected 0x0000TTNN)")
+    if magic is not None and found != magic:
+        raise ValueError(f"{path}: wrong IDX magic number 0x{found:08x}, expected 0x{magic:08x}")
+    dims = _read_some(f, path, 4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(
+            f"{path}: truncated IDX header: expected at least {4 + 4 * ndim} bytes, got {4 + len(dims)}"
+        )
+    return head, dims, struct.unpack(f">{ndim}I", dims), np.dtype(IDX_DTYPES[type_code])
 
 
 def _read_some(f: BinaryIO, path: Path, n: int) -> bytes:

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..registry import Registry
+from ..registry import Configurable, Registry
 
 Shape = tuple[int | None, ...]
 
 
-class Layer:
+class Layer(Configurable):
     """Base class. Subclasses implement ``forward`` and ``backward``.
 
     ``cache`` names the attributes ``forward`` keeps for ``backward``; they are None until the
@@ -128,15 +128,6 @@ class Layer:
             memo[id(child)] = child.replica()
         return copy.deepcopy(self, memo)
 
-    def get_config(self) -> dict[str, Any]:
-        """Constructor arguments as JSON-able data, enough to rebuild the layer."""
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Layer:
-        """A new layer built from ``get_config()``'s output (parameters freshly initialised)."""
-        return cls(**config)
-
     @classmethod
     def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         """``{name: shape}`` of the parameters of ``cls.from_config(config)``, in ``params`` order.
@@ -206,10 +197,6 @@ class Layer:
         if x.ndim != 2 or (width is not None and x.shape[1] != width):
             want = f"(batch, {width})" if width is not None else "(batch, features)"
             raise ValueError(f"{self!r} got input of shape {x.shape}; expected {want}")
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 LAYERS: Registry = Registry("layer", Layer, "tn.layers.register_layer")

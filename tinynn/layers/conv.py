@@ -85,16 +85,12 @@ class Conv2D(Layer):
         self.pads = conv_padding(padding, self.kernel_size, self.stride)
         self.padding = padding if isinstance(padding, str) else (self.pads[0], self.pads[2])
         self.bias = bool(bias)
-        try:
-            w_init, b_init = initializers.get(w_init), initializers.get(b_init)
-        except ValueError as e:
-            raise ValueError(f"{self!r}: {e}") from None
         # torch's rule for w (out, in, kh, kw): each output sees in*kh*kw inputs, each input feeds out*kh*kw
         receptive = self.kernel_size[0] * self.kernel_size[1]
         fans = (self.in_channels * receptive, self.out_channels * receptive)
-        self.params["w"] = w_init((self.out_channels, self.in_channels, *self.kernel_size), np.float32, fans)
-        if self.bias:
-            self.params["b"] = b_init((self.out_channels,), np.float32, fans)
+        self.params.update(initializers.weight_and_bias(
+            (self.out_channels, self.in_channels, *self.kernel_size), self.out_channels if self.bias else None, fans,
+            w_init, b_init, repr(self)))  # fmt: skip
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod

@@ -47,14 +47,10 @@ class Dense(Layer):
         self.in_features = check_int(in_features, "in_features", where="Dense")
         self.out_features = check_int(out_features, "out_features", where="Dense")
         self.bias = bool(bias)
-        try:
-            w_init, b_init = initializers.get(w_init), initializers.get(b_init)
-        except ValueError as e:
-            raise ValueError(f"{self!r}: {e}") from None
         fans = (self.in_features, self.out_features)  # w is (in, out): x @ w
-        self.params["w"] = w_init((self.in_features, self.out_features), np.float32, fans)
-        if self.bias:
-            self.params["b"] = b_init((self.out_features,), np.float32, fans)
+        self.params.update(initializers.weight_and_bias(
+            (self.in_features, self.out_features), self.out_features if self.bias else None, fans, w_init, b_init,
+            repr(self)))  # fmt: skip
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod

@@ -20,6 +20,9 @@ Speed: the four parameters are stored one after another, so together they are on
 step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major buffer ``Z`` and make each step's
 pre-activations with ONE matrix product ``z_t @ W``; backward then gets every parameter gradient
 from ONE product ``Z.T @ dA`` over all steps, and ``dL/dx`` from one product ``dA @ w_x.T``.
+
+Long because: three layers share one base (the weight layout, its checks, the textbook path), and
+each fast kernel sits beside the backward-through-time derivation it implements.
 """
 
 from __future__ import annotations

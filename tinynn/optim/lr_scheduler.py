@@ -22,11 +22,24 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..checks import check_float, check_int
-from ..registry import Registry
+from ..registry import Configurable, Registry
 from .optimizer import Optimizer, check_lr
 
 
-class LRScheduler:
+def check_interval(
+    interval: Any, name: str = "interval", where: str = "SchedulerCallback", scheduler: Any = None,
+    monitor: str = "val_loss",
+) -> str:  # fmt: skip
+    """How often a scheduler steps: ``"epoch"`` or ``"batch"``, else a ValueError. A ``scheduler`` whose
+    ``step`` takes a metric (``ReduceLROnPlateau``, ``takes_metric``) steps once per epoch, on ``monitor``."""
+    if interval not in ("epoch", "batch"):
+        raise ValueError(f"{where}: {name} must be 'epoch' or 'batch', got {interval!r}")
+    if interval == "batch" and getattr(scheduler, "takes_metric", False):
+        raise ValueError(f"{type(scheduler).__name__} steps on an epoch's {monitor!r}: use interval='epoch'")
+    return interval
+
+
+class LRScheduler(Configurable):
     """Base class: subclasses write `lr_at(epoch)` and list their settings in `hyperparams`."""
 
     hyperparams: tuple[str, ...] = ()
@@ -60,12 +73,8 @@ class LRScheduler:
         """The lr set by the latest `step` (tinynn has one lr, so a float, not torch's list)."""
         return self.lr_at(self.last_epoch)
 
-    def get_config(self) -> dict[str, Any]:
-        """The settings (``hyperparams``) as JSON-able data; the optimizer is not part of it."""
-        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
-
     @classmethod
-    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> LRScheduler:
+    def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> LRScheduler:  # type: ignore[override]
         """A scheduler with these settings driving ``optimizer`` (as if newly built)."""
         return cls(optimizer, **config)
 
@@ -357,5 +366,5 @@ def _exact_keys(sched: LRScheduler, d: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LinearWarmup",
-    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS", "register_scheduler",
+    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS", "register_scheduler", "check_interval",
 ]  # fmt: skip

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ..checks import check_bool, check_float, check_int
-from ..registry import Registry
+from ..registry import Configurable, Registry
 
 State = dict[str, Any]  # name -> np.ndarray shaped like params, or a float
 
@@ -38,7 +38,7 @@ def check_lr(lr: Any, where: str = "") -> float:
     return check_float(lr, "lr", 0, where=where)
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class of all optimizers.
 
     Hyperparameters are plain public attributes listed in `hyperparams` (`get_config` returns
@@ -214,14 +214,6 @@ class Optimizer:
 
     # -- saving and resuming ---------------------------------------------------------------
 
-    def get_config(self) -> dict[str, Any]:
-        """The hyperparameters, as JSON-able data: `type(opt).from_config(opt.get_config())` rebuilds it."""
-        return {name: list(v) if isinstance(v := getattr(self, name), tuple) else v for name in self.hyperparams}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Optimizer:
-        return cls(**config)
-
     def state_dict(self) -> dict[str, Any]:
         """A flat dict {"t": steps, name: array copy or float for each state entry}.
 
@@ -260,7 +252,7 @@ class Optimizer:
         self.state = state if d or t else None
         self._g = self._out = None  # rebuilt on the next step, next to the restored state
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # the hyperparameters as given: betas=(0.9, 0.999), not get_config's list
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
         return f"{type(self).__name__}({args})"
 
