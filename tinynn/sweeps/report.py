@@ -132,23 +132,32 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     from ..fileio import atomic_savefig
 
-    best = best_per_optimizer(rows)
     curves = {}  # name -> (color, epochs, accuracies (seeds, epochs), label)
-    for i, (name, points) in enumerate(best.items()):
+    for i, (name, points) in enumerate(best_per_optimizer(rows).items()):
         n = min(len(r["val_accuracy"]) for r in points)
         acc = np.array([r["val_accuracy"][:n] for r in points])
         label = f"{name} (lr={fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})"
         curves[name] = (f"C{i}", np.arange(1, n + 1), acc, label)
-    cols = min(3, max(1, len(curves)))
-    grid_rows = max(1, -(-len(curves) // cols))
+    grid_rows = max(1, -(-len(curves) // min(3, max(1, len(curves)))))
     fig = Figure(figsize=(14, 1.2 + 2.4 * max(grid_rows, 2)), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subfigures(1, 2, width_ratios=[3, 2])
-    axes = left.subplots(grid_rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    _epoch_panels(left, curves)
+    _lr_panel(right.subplots(), rows, curves, floor)
+    if title:
+        fig.suptitle(title)
+    return atomic_savefig(fig, path)
+
+
+def _epoch_panels(left, curves: dict) -> None:
+    """One panel per optimizer: its mean curve and seed band, the others' curves in grey behind it."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    cols = min(3, max(1, len(curves)))
+    axes = left.subplots(max(1, -(-len(curves) // cols)), cols, sharex=True, sharey=True, squeeze=False).ravel()
     for ax, (name, (color, epochs, acc, label)) in zip(axes, curves.items(), strict=False):
         for other, (_, other_epochs, other_acc, _) in curves.items():
             if other != name:
@@ -182,7 +191,12 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     left.suptitle(f"Validation accuracy per epoch, each optimizer at its best learning rate\n"
                   f"(mean; band: min-max over seeds; grey: the other optimizers{zoom})", fontsize=11)
 
-    ax_lr = right.subplots()
+
+def _lr_panel(ax_lr, rows: list[dict], curves: dict, floor: float) -> None:
+    """Final validation accuracy vs learning rate, one line per optimizer (min-max bars over seeds)."""
+    import numpy as np
+    from matplotlib.ticker import PercentFormatter
+
     lowest = min((float(acc.min()) for _, _, acc, _ in curves.values()), default=1.0)
     by_opt: dict[str, dict[float, list[float]]] = {}
     for r in rows:
@@ -202,13 +216,9 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     ax_lr.set_xlabel("learning rate (log scale)")
     ax_lr.set_title(f"Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds{shifted})",
                     fontsize=11)
-    bottom = min(floor, math.floor(lowest * 20) / 20)
-    ax_lr.set_ylim(max(0.0, bottom), 1.0)
+    ax_lr.set_ylim(max(0.0, min(floor, math.floor(lowest * 20) / 20)), 1.0)
     ax_lr.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax_lr.set_ylabel("validation accuracy")
     ax_lr.grid(True, which="both", alpha=0.3)
     if by_opt:
         ax_lr.legend(fontsize=9, loc="lower right")
-    if title:
-        fig.suptitle(title)
-    return atomic_savefig(fig, path)
