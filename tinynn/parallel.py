@@ -37,6 +37,7 @@ every layer at any depth must qualify.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -123,6 +124,62 @@ def blas_threads(n: int) -> Iterator[None]:
     finally:
         if before != n:
             set_threads(before)
+
+
+def blas_thread_count() -> int:
+    """The threads numpy's OpenBLAS uses now (``OMP_NUM_THREADS``...), or 1 if it was not found."""
+    return _OPENBLAS[1]() if _OPENBLAS is not None else 1
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it, else the CPU count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# --- the automatic choice --------------------------------------------------------------------
+
+AUTO_MAX_WORKERS = 2
+"""Most threads the automatic split uses (the count measured to pay: 2 cores; more is unmeasured)."""
+
+AUTO_MIN_ROWS = 16
+"""Fewest rows each thread gets from the automatic split: a smaller batch runs whole."""
+
+AUTO_HELD_PER_PARAM = 0.05
+"""The split pays when the activations the layers keep per row are at least this many per parameter."""
+
+
+def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
+    """How many threads ``Net(workers=None)`` splits its batches over, decided once from its first
+    training batch of ``rows`` rows (the layers' scratch arrays filled by that batch's forward).
+
+    Why the split pays on some nets and not others. Unsplit, numpy runs the matrix products on
+    every BLAS thread but everything else (im2col, pooling, activations, a recurrent layer's gates)
+    on one; split, each thread runs all of its chunk's work, and the chunks' weight gradients
+    must then be added (``num_params`` numbers per extra thread). A dense net keeps about one
+    number per row per weight-matrix column, a few thousand, against ~10^5 parameters: its step is
+    the products, and splitting buys nothing but the sum. A convolution or a recurrent layer reuses
+    each weight at every pixel or step, and keeps tens of thousands of numbers per row for ~10^5
+    parameters: most of its step is the elementwise work, which the split doubles up. So::
+
+        workers = min(BLAS threads, usable cores, AUTO_MAX_WORKERS)   if
+            every layer is batch_independent (no Dropout, no BatchNorm1d, ...), and
+            scratch numbers held per row >= AUTO_HELD_PER_PARAM * num_params
+        else 1
+
+    Every input is fixed for a given machine, environment and net (no timing), so the choice is
+    the same on every run; ``Net.get_config`` records it once it is more than 1, so a checkpoint
+    resumes with the same split.
+    """
+    workers = min(blas_thread_count(), usable_cores(), AUTO_MAX_WORKERS)
+    if workers < 2 or rows < 2 * AUTO_MIN_ROWS:
+        return 1
+    if not all(layer.batch_independent for _, layer in named_layers(layers)):
+        return 1
+    held = sum(layer.scratch_size() for _, layer in named_layers(layers)) / rows
+    return workers if held >= AUTO_HELD_PER_PARAM * num_params else 1
 
 
 # --- the batch split -------------------------------------------------------------------------
