@@ -150,6 +150,10 @@ AUTO_MIN_ROWS = 16
 AUTO_HELD_PER_PARAM = 0.05
 """The split pays when the activations the layers keep per row are at least this many per parameter."""
 
+AUTO_MIN_HELD = 2**18
+"""... and when the batch's kept activations are at least this many numbers (1 MiB in float32): below
+that, a thread's start and the gradient sum cost more than the work they share out."""
+
 
 def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
     """How many threads ``Net(workers=None)`` splits its batches over, decided once from its first
@@ -166,7 +170,8 @@ def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
 
         workers = min(BLAS threads, usable cores, AUTO_MAX_WORKERS)   if
             every layer is batch_independent (no Dropout, no BatchNorm1d, ...), and
-            scratch numbers held per row >= AUTO_HELD_PER_PARAM * num_params
+            scratch numbers held per row >= AUTO_HELD_PER_PARAM * num_params, and
+            scratch numbers held >= AUTO_MIN_HELD, and rows >= 2 * AUTO_MIN_ROWS
         else 1
 
     Every input is fixed for a given machine, environment and net (no timing), so the choice is
@@ -178,8 +183,8 @@ def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
         return 1
     if not all(layer.batch_independent for _, layer in named_layers(layers)):
         return 1
-    held = sum(layer.scratch_size() for _, layer in named_layers(layers)) / rows
-    return workers if held >= AUTO_HELD_PER_PARAM * num_params else 1
+    held = sum(layer.scratch_size() for _, layer in named_layers(layers))
+    return workers if held >= max(AUTO_HELD_PER_PARAM * num_params * rows, AUTO_MIN_HELD) else 1
 
 
 # --- the batch split -------------------------------------------------------------------------
