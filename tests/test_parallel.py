@@ -7,7 +7,7 @@ import pytest
 
 import tinynn as tn
 from tinynn import layers as L
-from tinynn import optim, parallel
+from tinynn import blas, optim, parallel
 
 
 def mlp(workers: int | None, dtype=np.float64) -> tn.Net:
@@ -173,13 +173,12 @@ def test_an_error_in_a_worker_reaches_the_caller():
 
 
 def test_blas_threads_are_restored():
-    if parallel._OPENBLAS is None:
+    if not blas.found():
         pytest.skip("numpy's OpenBLAS not found: blas_threads is a no-op")
-    _, get = parallel._OPENBLAS
-    before = get()
+    before = blas.blas_thread_count()
     with parallel.blas_threads(1):
-        assert get() == 1
-    assert get() == before
+        assert blas.blas_thread_count() == 1
+    assert blas.blas_thread_count() == before
 
 
 def test_fit_with_two_workers_learns_like_one_and_is_deterministic():

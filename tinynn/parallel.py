@@ -36,18 +36,19 @@ every layer at any depth must qualify.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .blas import blas_thread_count, blas_threads
 from .layers.base import bind_flat, named_layers
+
+__all__ = ["AUTO_HELD_PER_PARAM", "AUTO_MAX_WORKERS", "AUTO_MIN_HELD", "AUTO_MIN_ROWS", "BatchSplit",
+           "auto_workers", "blas_thread_count", "blas_threads", "chunks", "optimizer_step", "run", "usable_cores"]
 
 # --- running callables on several threads ----------------------------------------------------
 
@@ -82,53 +83,6 @@ def chunks(n: int, parts: int, align: int = 1) -> list[slice]:
     """``parts`` contiguous slices covering ``range(n)``, sizes as equal as ``align`` allows."""
     cuts = [0, *(n * k // parts // align * align for k in range(1, parts)), n]
     return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
-
-
-# --- BLAS threads, through ctypes into the OpenBLAS that numpy ships ---------------------------
-
-
-def _find_openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:
-    """``(set_num_threads, get_num_threads)`` of numpy's bundled OpenBLAS, or None if not found
-    (another BLAS, a system build, an unknown symbol prefix): then thread counts are left alone."""
-    root = Path(np.__file__).parent
-    for path in sorted([*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")]):
-        try:
-            lib = ctypes.CDLL(str(path))  # already loaded by numpy: this returns the same library
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
-                    return setter, getter
-    return None
-
-
-_OPENBLAS = _find_openblas()
-
-
-@contextmanager
-def blas_threads(n: int) -> Iterator[None]:
-    """Run the block with BLAS on ``n`` threads (a no-op if numpy's OpenBLAS was not found)."""
-    if _OPENBLAS is None:
-        yield
-        return
-    set_threads, get_threads = _OPENBLAS
-    before = get_threads()
-    if before != n:
-        set_threads(n)
-    try:
-        yield
-    finally:
-        if before != n:
-            set_threads(before)
-
-
-def blas_thread_count() -> int:
-    """The threads numpy's OpenBLAS uses now (``OMP_NUM_THREADS``...), or 1 if it was not found."""
-    return _OPENBLAS[1]() if _OPENBLAS is not None else 1
 
 
 def usable_cores() -> int:
