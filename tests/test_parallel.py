@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import tinynn as tn
-from tinynn import layers as L
 from tinynn import blas, optim, parallel
+from tinynn import layers as L
 
 
 def mlp(workers: int | None, dtype=np.float64) -> tn.Net:
