@@ -54,7 +54,6 @@ def main() -> None:
         net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)], workers=workers)
     else:
         net = {"cnn": zoo.lenet5, "lstm": zoo.lstm}[args.model](workers=workers)
-    split = f"all layers, split over {args.workers} threads"
     opt = {
         "adam": lambda: tn.optim.Adam(lr=1e-3),
         "sgdm": lambda: tn.optim.SGDm(lr=0.1, momentum=0.9),
@@ -77,6 +76,7 @@ def main() -> None:
             h = net._check_input(xb)
             t1 = clock()
             totals["forward: input check"] += t1 - t0
+            split = f"all layers, split over {net.workers} threads"
             if net._split is not None:
                 preds = net._split.forward(h)
                 t2 = clock()
@@ -89,6 +89,8 @@ def main() -> None:
                     totals[f"forward: {i} {layer!r}"] += t2 - t1
                     t1 = t2
                 preds = h.copy()
+                if net._undecided and net.training:  # workers=0: the net's automatic choice, as Net.forward
+                    net._decide(len(h))
             value, g = loss.loss_and_grad(preds, yb)
             t2 = clock()
             totals["loss (softmax CE, loss + grad)"] += t2 - t1
@@ -159,6 +161,7 @@ def main() -> None:
     per_step = {k: v / steps * 1e6 for k, v in totals.items()}
     floor_step = {k: v / steps * 1e6 for k, v in floor.items()}
     if net._split is not None:  # the split phases span all layers: so does their floor
+        split = f"all layers, split over {net.workers} threads"
         floor_step = {f"forward: {split}": sum(v for k, v in floor_step.items() if k.startswith("forward")),
                       f"backward: {split}, + summing their gradients":
                           sum(v for k, v in floor_step.items() if k.startswith("backward"))}
