@@ -4,7 +4,9 @@
     python benchmarks/bench_cnn.py --epochs 3 --limit 12800 --no-rss   # a quick look
 
 tinynn runs as ``--variants`` (default ``plain,workers2``): "plain" is ``Net([...])`` as a user writes
-it (the net decides its batch split itself), "workers2" / "workers1" force ``Net(workers=2)`` / ``1``.
+it (the net decides its batch split itself), "workers2" / "workers1" force ``Net(workers=2)`` / ``1``;
+a name ending in "-oneproduct" (``workers2-oneproduct``) runs each convolution product as one call
+instead of in column blocks (``Conv2D``'s ``BLOCK_COLUMNS``), to see what the blocks buy in the same run.
 All variants, PyTorch and the GEMM floor run interleaved in the same rounds.
 
 One epoch = one shuffled pass over the 60,000 training images in batches of 128, Adam(lr=1e-3),
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BLOCK_COLUMNS = 4096  # Conv2D's, read when tinynn is imported (main)
 sys.path.insert(0, str(HERE))
 import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
@@ -45,10 +48,12 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def tinynn_workload(x, y, workers: int | None) -> tuple[Callable[[], None], object]:
-    """One epoch of LeNet-5 built as a user writes it (``workers=None``: no argument), and its net."""
+def tinynn_workload(x, y, workers: int | None, blocks: bool = True) -> tuple[Callable[[], None], object]:
+    """One epoch of LeNet-5 built as a user writes it (``workers=None``: no argument), and its net;
+    ``blocks=False``: every convolution product in one call during this workload's epochs."""
     import tinynn as tn
     from tinynn import layers as L
+    from tinynn.layers import conv
 
     tn.seed(0)
     net = tn.Net([
@@ -61,8 +66,10 @@ def tinynn_workload(x, y, workers: int | None) -> tuple[Callable[[], None], obje
     batches = tn.data.BatchIterator(128)
 
     def epoch() -> None:
+        conv.BLOCK_COLUMNS = BLOCK_COLUMNS if blocks else 2**62
         for xb, yb in batches(x, y):
             model.train_step(xb, yb)
+        conv.BLOCK_COLUMNS = BLOCK_COLUMNS
 
     return epoch, net
 
@@ -127,7 +134,10 @@ def main() -> None:
     import numpy as np
 
     import tinynn as tn
+    from tinynn.layers import conv
 
+    global BLOCK_COLUMNS
+    BLOCK_COLUMNS = conv.BLOCK_COLUMNS
     try:
         import torch
 
@@ -140,8 +150,10 @@ def main() -> None:
     tn.seed(0)
     torch.manual_seed(0)
     nets, workloads = {}, {}
-    for name, workers in fair.parse_variants(args.variants).items():
-        workloads[f"tinynn {name}"], nets[f"tinynn {name}"] = tinynn_workload(x, y, workers)
+    for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        (workers,) = fair.parse_variants(name.removesuffix("-oneproduct")).values()
+        blocks = not name.endswith("-oneproduct")
+        workloads[f"tinynn {name}"], nets[f"tinynn {name}"] = tinynn_workload(x, y, workers, blocks)
     workloads["torch"], workloads["GEMM floor"] = torch_workload(torch, x, y), gemm_workload(len(x))
     print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, before: {fair.load()}", file=sys.stderr)
     t = fair.interleave(args.epochs, workloads, warmup=args.warmup)
