@@ -247,11 +247,14 @@ def test_auto_leaves_dense_nets_small_batches_row_mixing_layers_and_the_textbook
     for net, rows in [
         (mlp(None, np.float32), 128),  # a tiny net: too little work to share out
         (tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 10)]), 128),  # little kept per row per parameter
-        (small_cnn(), 16),  # too few rows to share out
+        (small_cnn(), 16),  # too few rows to share out: nothing is decided yet
         (small_cnn(fast=False), 128),  # the textbook path stays on one thread
     ]:
         train_batch(net, rows)
         assert net.workers == 1 and net._split is None and "workers" not in net.get_config()
+    train_batch(net := small_cnn(), 16)
+    train_batch(net, 64)  # the first batch large enough decides
+    assert net.workers == AUTO
     tn.seed(0)
     net = tn.Net([L.Conv2D(1, 4, 3), L.Dropout(0.5), L.Flatten(), L.Dense(784, 3)])  # no error: it runs whole
     net.forward(np.zeros((64, 1, 16, 16)))

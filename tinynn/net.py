@@ -9,7 +9,7 @@ import numpy as np
 
 from .checks import check_int
 from .layers import Layer, bind_flat, from_config, has_params, layer_config, named_layers, param_shapes
-from .parallel import BatchSplit, auto_workers
+from .parallel import AUTO_MIN_ROWS, BatchSplit, auto_workers
 
 
 class Net:
@@ -33,7 +33,7 @@ class Net:
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
     ``workers=1`` up to float rounding in the sum of the chunks' weight gradients. ``workers=1``
     never splits. ``workers=None`` (the default) lets the net decide once, after the forward of its
-    first training batch, with :func:`tinynn.parallel.auto_workers`: convolutional and recurrent
+    first training batch of at least 32 rows, with :func:`tinynn.parallel.auto_workers`: convolutional and recurrent
     nets split over the cores BLAS may use, dense nets and nets with ``Dropout`` or ``BatchNorm1d``
     (which mix the rows of a batch) and ``fast=False`` nets do not. Until then, and if it decides 1,
     ``net.workers`` is 1; a choice above 1 is saved with the architecture (``get_config``).
@@ -86,7 +86,7 @@ class Net:
             self._split.rows = 0  # this batch was not split: neither is its backward
         for layer in self.layers:
             x = layer.forward(x)
-        if self._undecided and self.training:
+        if self._undecided and self.training and len(x) >= 2 * AUTO_MIN_ROWS:
             self._decide(len(x))
         return x.copy()  # layers reuse their output arrays; the caller gets its own
 

@@ -111,7 +111,8 @@ that, a thread's start and the gradient sum cost more than the work they share o
 
 def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
     """How many threads ``Net(workers=None)`` splits its batches over, decided once from its first
-    training batch of ``rows`` rows (the layers' scratch arrays filled by that batch's forward).
+    training batch of ``rows >= 2 * AUTO_MIN_ROWS`` rows (the layers' scratch arrays filled by that
+    batch's forward; a smaller batch, a shape check say, decides nothing).
 
     Why the split pays on some nets and not others. Unsplit, numpy runs the matrix products on
     every BLAS thread but everything else (im2col, pooling, activations, a recurrent layer's gates)
