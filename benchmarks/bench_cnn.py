@@ -3,6 +3,12 @@
     python benchmarks/bench_cnn.py                       # table on stdout, progress on stderr
     python benchmarks/bench_cnn.py --epochs 3 --limit 12800 --no-rss   # a quick look
 
+tinynn runs as ``--variants`` (default ``plain,workers2``): "plain" is ``Net([...])`` as a user writes
+it (the net decides its batch split itself), "workers2" / "workers1" force ``Net(workers=2)`` / ``1``;
+a name ending in "-oneproduct" (``workers2-oneproduct``) runs each convolution product as one call
+instead of in column blocks (``Conv2D``'s ``BLOCK_COLUMNS``), to see what the blocks buy in the same run.
+All variants, PyTorch and the GEMM floor run interleaved in the same rounds.
+
 One epoch = one shuffled pass over the 60,000 training images in batches of 128, Adam(lr=1e-3),
 float32, softmax cross-entropy; uint8 images scaled per batch in both frameworks. The nets are
 the same function: conv 5x5 1->6 pad 2, max-pool 2, ReLU, conv 5x5 6->16, max-pool 2, ReLU,
@@ -25,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+BLOCK_COLUMNS = 4096  # Conv2D's, read when tinynn is imported (main)
 sys.path.insert(0, str(HERE))
 import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
@@ -34,25 +41,37 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=5, help="timed rounds (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="tinynn's Net(workers=...): the batch split over threads (default 2)")
+    p.add_argument("--variants", default="plain,workers2",
+                   help="tinynn nets to time, comma-separated: plain (no workers argument), workers1, workers2")
     p.add_argument("--limit", type=int, default=60_000, help="training images per 'epoch' (default all)")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train --model cnn`")
     return p.parse_args()
 
 
-def tinynn_workload(x, y, workers: int) -> Callable[[], None]:
+def tinynn_workload(x, y, workers: int | None, blocks: bool = True) -> tuple[Callable[[], None], object]:
+    """One epoch of LeNet-5 built as a user writes it (``workers=None``: no argument), and its net;
+    ``blocks=False``: every convolution product in one call during this workload's epochs."""
     import tinynn as tn
-    from tinynn import zoo
+    from tinynn import layers as L
+    from tinynn.layers import conv
 
-    model = tn.Model(zoo.lenet5(workers=workers), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    tn.seed(0)
+    net = tn.Net([
+        L.Reshape((1, 28, 28)),
+        L.Conv2D(1, 6, 5, padding=2), L.MaxPool2D(2), L.ReLU(),
+        L.Conv2D(6, 16, 5), L.MaxPool2D(2), L.ReLU(),
+        L.Flatten(), L.Dense(400, 120), L.ReLU(), L.Dense(120, 84), L.ReLU(), L.Dense(84, 10),
+    ], **({} if workers is None else {"workers": workers}))  # fmt: skip
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(128)
 
     def epoch() -> None:
+        conv.BLOCK_COLUMNS = BLOCK_COLUMNS if blocks else 2**62
         for xb, yb in batches(x, y):
             model.train_step(xb, yb)
+        conv.BLOCK_COLUMNS = BLOCK_COLUMNS
 
-    return epoch
+    return epoch, net
 
 
 def torch_workload(torch, x, y) -> Callable[[], None]:
@@ -115,7 +134,10 @@ def main() -> None:
     import numpy as np
 
     import tinynn as tn
+    from tinynn.layers import conv
 
+    global BLOCK_COLUMNS
+    BLOCK_COLUMNS = conv.BLOCK_COLUMNS
     try:
         import torch
 
@@ -127,30 +149,23 @@ def main() -> None:
     x, y = x[: args.limit], y[: args.limit]
     tn.seed(0)
     torch.manual_seed(0)
-    workloads = {"tinynn": tinynn_workload(x, y, args.workers), "torch": torch_workload(torch, x, y),
-                 "GEMM floor": gemm_workload(len(x))}  # fmt: skip
+    nets, workloads = {}, {}
+    for name in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        (workers,) = fair.parse_variants(name.removesuffix("-oneproduct")).values()
+        blocks = not name.endswith("-oneproduct")
+        workloads[f"tinynn {name}"], nets[f"tinynn {name}"] = tinynn_workload(x, y, workers, blocks)
+    workloads["torch"], workloads["GEMM floor"] = torch_workload(torch, x, y), gemm_workload(len(x))
     print(f"LeNet-5, {len(x):,} images per epoch, threads={args.threads}, before: {fair.load()}", file=sys.stderr)
     t = fair.interleave(args.epochs, workloads, warmup=args.warmup)
-    med = {k: t.median(k) for k in t.times}
 
-    def ratios(a: str, b: str) -> str:
-        r = t.ratio(a, b)
-        return f"{r.median:.2f} ({r.low:.2f}-{r.high:.2f})"
-
-    uptime = fair.load()
     print(f"\nLeNet-5 epoch ({len(x):,} images, batch 128, Adam, float32), threads={args.threads}, "
-          f"tinynn workers={args.workers}, "
-          f"torch {torch.__version__}, numpy {np.__version__}; medians of {args.epochs} interleaved rounds "
-          f"after {args.warmup} warm-up; ratios: median (min-max) of per-round ratios.\nuptime after: {uptime}\n")
-    rows = ["| measurement | tinynn | PyTorch | ratio |", "|---|---:|---:|---:|",
-            f"| epoch (s); ratio tinynn / PyTorch | {med['tinynn']:.2f} | {med['torch']:.2f} | "
-            f"{ratios('tinynn', 'torch')} |",
-            f"| GEMM-only epoch: the step's matrix products alone, numpy (s) | {med['GEMM floor']:.2f} | | |",
-            f"| epoch / GEMM-only epoch | {ratios('tinynn', 'GEMM floor')} | {ratios('torch', 'GEMM floor')} | |"]
+          f"torch {torch.__version__}, numpy {np.__version__}, CPU: {fair.cpu_name()}; medians of {args.epochs} "
+          f"interleaved rounds after {args.warmup} warm-up; ratios: median (min-max) of per-round ratios.\n"
+          f"uptime after: {fair.load()}\n")
+    print(fair.ratio_table(t, "torch", {k: net.workers for k, net in nets.items()}))
     if not args.no_rss:
         print("peak RSS of `tinynn train --model cnn --epochs 1` ...", file=sys.stderr)
-        rows.append(peak_rss())
-    print("\n".join(rows))
+        print("\n| measurement | MiB | | |\n|---|---:|---|---|\n" + peak_rss())
 
 
 if __name__ == "__main__":

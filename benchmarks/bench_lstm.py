@@ -3,6 +3,9 @@
     python benchmarks/bench_lstm.py                    # 3 timed rounds after 1 warm-up (~3 min unloaded)
     python benchmarks/bench_lstm.py --rounds 5 --batches 100 --json out.json
 
+tinynn runs as ``--variants`` (default ``plain,workers2``): "plain" is ``Net([...])`` as a user writes
+it (the net decides its batch split itself), "workers2" / "workers1" force ``Net(workers=2)`` / ``1``.
+
 Net: Reshape (28, 28) -> LSTM(28, 128) -> last state -> Dense(128, 10); softmax cross-entropy,
 Adam(lr=1e-3), batch 128, float32, 2 threads; uint8 images scaled to [0, 1] per batch in both
 frameworks. PyTorch runs the same net with ``nn.LSTM(28, 128, batch_first=True)``.
@@ -38,20 +41,23 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="tinynn's Net(workers=...): the batch split over threads (default 2)")
+    p.add_argument("--variants", default="plain,workers2",
+                   help="tinynn nets to time, comma-separated: plain (no workers argument), workers1, workers2")
     p.add_argument("--batches", type=int, default=None, help="time only the first N batches of each epoch")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
     p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
     return p.parse_args()
 
 
-def tinynn_workload(x, y, n_batches: int, workers: int) -> Callable[[], None]:
+def tinynn_workload(x, y, n_batches: int, workers: int | None) -> tuple[Callable[[], None], object]:
+    """One epoch of the row-LSTM built as a user writes it (``workers=None``: no argument), and its net."""
     import tinynn as tn
-    from tinynn import zoo
+    from tinynn import layers as L
 
     tn.seed(0)
-    model = tn.Model(zoo.lstm(HIDDEN, workers=workers), tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
+    net = tn.Net([L.Reshape((STEPS, PIXELS)), L.LSTM(PIXELS, HIDDEN), L.Dense(HIDDEN, CLASSES)],
+                 **({} if workers is None else {"workers": workers}))
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(BATCH)
 
     def epoch() -> None:
@@ -60,7 +66,7 @@ def tinynn_workload(x, y, n_batches: int, workers: int) -> Callable[[], None]:
                 break
             model.train_step(xb, yb)
 
-    return epoch
+    return epoch, net
 
 
 def torch_workload(torch, x, y, n_batches: int) -> Callable[[], None]:
@@ -146,7 +152,9 @@ def main() -> None:
     print(f"numpy {np.__version__}" + (f", torch {torch.__version__}" if torch else "") +
           f", threads={args.threads}, {n_batches} batches per epoch; uptime: {load}", file=sys.stderr)
 
-    workloads = {"tinynn": tinynn_workload(x, y, n_batches, args.workers)}
+    nets, workloads = {}, {}
+    for name, workers in fair.parse_variants(args.variants).items():
+        workloads[f"tinynn {name}"], nets[f"tinynn {name}"] = tinynn_workload(x, y, n_batches, workers)
     if torch is not None:
         workloads["torch"] = torch_workload(torch, x, y, n_batches)
     workloads["GEMM floor"] = gemm_workload(len(x), n_batches)
@@ -154,19 +162,17 @@ def main() -> None:
     times = t.times
     load_after = fair.load()
 
-    rows = ["| workload | median epoch (s) | rounds (s) |", "|---|---:|---|"]
-    for k, v in times.items():
-        rows.append(f"| {k} | {t.median(k):.2f} | {', '.join(f'{s:.2f}' for s in v)} |")
-    result: dict = {"times": times, "batches": n_batches, "threads": args.threads,
+    base = "torch" if torch is not None else "GEMM floor"
+    result: dict = {"times": times, "batches": n_batches, "threads": args.threads, "cpu": fair.cpu_name(),
+                    "workers": {k: net.workers for k, net in nets.items()},
                     "uptime_before": load, "uptime_after": load_after}
-    for a, b in (("tinynn", "torch"), ("tinynn", "GEMM floor"), ("torch", "GEMM floor")):
-        if a in times and b in times:
-            result[f"{a} / {b}"] = t.ratios(a, b)
-            r = t.ratio(a, b)
-            rows.append(f"| {a} / {b}, per-round ratio | **{r.median:.2f}x** | {r.low:.2f}x .. {r.high:.2f}x |")
-    print(f"\n{n_batches} batches of {BATCH} per epoch, {args.threads} threads, medians of {args.rounds} rounds "
-          f"after {args.warmup} warm-up; uptime before: {load}; after: {load_after}\n")
-    print("\n".join(rows))
+    for name in times:
+        if name != base:
+            result[f"{name} / {base}"] = t.ratios(name, base)
+    print(f"\nrow-LSTM-{HIDDEN}, {n_batches} batches of {BATCH} per epoch (Adam, float32), {args.threads} threads, "
+          f"CPU: {fair.cpu_name()}; medians of {args.rounds} interleaved rounds after {args.warmup} warm-up; "
+          f"ratios: median (min-max) of per-round ratios.\nuptime before: {load}; after: {load_after}\n")
+    print(fair.ratio_table(t, base, {k: net.workers for k, net in nets.items()}))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
     del limiter

@@ -49,7 +49,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first (default 1)")
     p.add_argument("--threads", type=int, default=2, help="BLAS / torch threads (default 2)")
     p.add_argument("--workers", type=int, default=2,
-                   help="tinynn's Net(workers=...) for its main rows (default 2); workers=1 is timed too")
+                   help="tinynn's Net(workers=...) for its main rows (default 2; 0: a plain Net, no workers "
+                        "argument, the net's automatic choice); workers=1 is timed too")
     p.add_argument("--accuracy", action="store_true", help="also train 5 epochs x 3 seeds per framework")
     p.add_argument("--no-torch", action="store_true", help="do not import torch even if installed")
     p.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run of `tinynn train`")
@@ -107,7 +108,8 @@ def tinynn_workload(x, y, opt_name: str, via_fit: bool = False, workers: int = 1
     import tinynn as tn
     from tinynn import layers as L
 
-    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)], workers=workers)
+    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)],
+                 **({} if workers == 0 else {"workers": workers}))  # 0: as a user writes it
     opt = tn.optim.Adam(lr=1e-3) if opt_name == "Adam" else tn.optim.SGDm(lr=0.1, momentum=0.9)
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), opt)
     batches = tn.data.BatchIterator(128)
@@ -278,10 +280,10 @@ def table(results: dict) -> str:
     def num(v: float | None, fmt: str = "{:.3f}") -> str:
         return "-" if v is None else fmt.format(v)
 
-    workers = results["args"]["workers"]
+    workers = f"workers={results['args']['workers']}" if results["args"]["workers"] else "plain Net"
     rows = ["| measurement | tinynn | PyTorch | ratio (min-max) |", "|---|---:|---:|---:|"]
     for opt in ("Adam", "SGDm"):
-        rows.append(f"| epoch, {opt}, workers={workers} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
+        rows.append(f"| epoch, {opt}, {workers} (s); ratio tinynn / PyTorch | {med[f'tinynn {opt}']:.3f} | "
                     f"{num(med.get(f'torch {opt}'))} | {ratio(f'tinynn {opt}', f'torch {opt}')} |")
     for opt in ("Adam", "SGDm"):
         if f"tinynn {opt} workers=1" in med:
@@ -365,7 +367,7 @@ def main() -> None:
 
     results["scratch_after_eval_mib"] = scratch_after_eval(x, y, xt, yt)
     print("optimizer steps ...", file=sys.stderr)
-    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats, workers=args.workers)
+    results["optimizer_step"] = optimizer_steps(torch, args.optim_repeats, workers=args.workers or 1)
     load_after = fair.load()
     if not args.no_rss:  # after the timings: a long run right before them can tip the machine into its slow state
         print("peak RSS of `tinynn train` ...", file=sys.stderr)

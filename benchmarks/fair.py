@@ -116,6 +116,36 @@ def interleave(
     return Timings(times)
 
 
+VARIANTS = {"plain": None, "workers1": 1, "workers2": 2}
+"""tinynn's variants by the name ``--variants`` takes: ``Net(workers=...)``; "plain" is a ``Net`` as a user
+writes it (no ``workers``: the net's automatic choice)."""
+
+
+def parse_variants(text: str) -> dict[str, int | None]:
+    """``"plain,workers2"`` -> ``{"plain": None, "workers2": 2}``; a SystemExit naming a bad one."""
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in names if v not in VARIANTS]
+    if bad or not names:
+        raise SystemExit(f"--variants: choose from {', '.join(VARIANTS)} (comma-separated), got {text!r}")
+    return {v: VARIANTS[v] for v in names}
+
+
+def ratio_table(t: Timings, base: str, decided: dict[str, int] | None = None) -> str:
+    """One row per workload: median epoch, and its per-round ratio to ``base`` (median, min-max).
+
+    ``decided``: the ``net.workers`` each tinynn workload ended up with, shown beside its name.
+    """
+    rows = [f"| workload | median epoch (s) | / {base}: median | min-max |", "|---|---:|---:|---|"]
+    for name in t.times:
+        shown = name + (f" (workers={decided[name]})" if decided and name in decided else "")
+        if name == base:
+            rows.append(f"| {shown} | {t.median(name):.2f} | 1 | |")
+            continue
+        r = t.ratio(name, base)
+        rows.append(f"| {shown} | {t.median(name):.2f} | **{r.median:.2f}x** | {r.low:.2f}-{r.high:.2f} |")
+    return "\n".join(rows)
+
+
 def torch_epoch(model, opt, loss_fn, x, y, batch: int = 128, max_batches: int | None = None) -> Callable[[], None]:
     """One shuffled PyTorch epoch over uint8 images ``x`` and int64 labels ``y``, each batch scaled
     to [0, 1] when drawn (as tinynn's ``BatchIterator`` does); ``max_batches`` stops it early."""
@@ -136,6 +166,20 @@ def torch_epoch(model, opt, loss_fn, x, y, batch: int = 128, max_batches: int | 
             opt.step()
 
     return epoch
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def load() -> str:

@@ -1,9 +1,11 @@
 """Where the time of one training step goes: batching, each layer's forward and backward, the loss,
-the optimizer. Manual timers around each phase of the reference workload (MNIST, 784-256-128-10
-ReLU MLP, batch 128), summed over epochs and reported per step, beside the GEMM-only floor: the
-same phase's matrix products alone (same shapes, layouts and threads), timed in alternate epochs.
+the optimizer. Manual timers around each phase of a reference workload (MNIST, batch 128: the
+784-256-128-10 ReLU MLP, or ``--model cnn`` / ``--model lstm``, the zoo's LeNet-5 and row-LSTM),
+summed over epochs and reported per step, beside the GEMM-only floor of the Dense layers: the same
+phase's matrix products alone (same shapes, layouts and threads), timed in alternate epochs.
 
     python benchmarks/profile_step.py --optimizer adam --epochs 3 --threads 2 [--workers 2]
+    python benchmarks/profile_step.py --model cnn --threads 1 --limit 6400   # LeNet-5, per layer
 
 With ``--workers 2`` the net is ``Net(..., workers=2)``: forward and backward run split over two
 threads (timed as one phase each) and the optimizer step in two slices (``tinynn.parallel``).
@@ -25,10 +27,12 @@ import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("mlp", "cnn", "lstm"), default="mlp", help="the net (default mlp)")
     p.add_argument("--optimizer", choices=("adam", "sgdm", "sgd"), default="adam")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs after one warm-up epoch (default 3)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=1, help="Net(workers=...) (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="Net(workers=...) (default 1; 0: the net's automatic choice, timed as it decides)")
     p.add_argument("--limit", type=int, default=0, help="epochs over the first N images only (per-step times)")
     args = p.parse_args()
     fair.setup(args.threads)
@@ -43,9 +47,13 @@ def main() -> None:
     if args.limit:
         x, y = x[: args.limit], y[: args.limit]
     tn.seed(0)
-    net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)],
-                 workers=args.workers)
-    split = f"all layers, split over {args.workers} threads"
+    from tinynn import zoo
+
+    workers = args.workers or None
+    if args.model == "mlp":
+        net = tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 128), L.ReLU(), L.Dense(128, 10)], workers=workers)
+    else:
+        net = {"cnn": zoo.lenet5, "lstm": zoo.lstm}[args.model](workers=workers)
     opt = {
         "adam": lambda: tn.optim.Adam(lr=1e-3),
         "sgdm": lambda: tn.optim.SGDm(lr=0.1, momentum=0.9),
@@ -57,6 +65,8 @@ def main() -> None:
     totals: dict[str, float] = defaultdict(float)
     floor: dict[str, float] = defaultdict(float)
 
+    first = next(i for i, layer in enumerate(net.layers) if layer.params)
+
     def tinynn_epoch() -> int:
         steps = 0
         t = clock()
@@ -66,6 +76,7 @@ def main() -> None:
             h = net._check_input(xb)
             t1 = clock()
             totals["forward: input check"] += t1 - t0
+            split = f"all layers, split over {net.workers} threads"
             if net._split is not None:
                 preds = net._split.forward(h)
                 t2 = clock()
@@ -78,6 +89,8 @@ def main() -> None:
                     totals[f"forward: {i} {layer!r}"] += t2 - t1
                     t1 = t2
                 preds = h.copy()
+                if net._undecided and net.training:  # workers=0: the net's automatic choice, as Net.forward
+                    net._decide(len(h))
             value, g = loss.loss_and_grad(preds, yb)
             t2 = clock()
             totals["loss (softmax CE, loss + grad)"] += t2 - t1
@@ -88,8 +101,9 @@ def main() -> None:
                 totals[f"backward: {split}, + summing their gradients"] += t2 - t1
                 t1 = t2
             else:
-                net.layers[0].input_grad = False
-                for i in reversed(range(len(net.layers))):
+                for i, layer in enumerate(net.layers):  # as Net.backward: stop at the first layer with parameters
+                    layer.input_grad = i > first
+                for i in reversed(range(first, len(net.layers))):
                     layer = net.layers[i]
                     g = layer.backward(g)
                     t2 = clock()
@@ -147,6 +161,7 @@ def main() -> None:
     per_step = {k: v / steps * 1e6 for k, v in totals.items()}
     floor_step = {k: v / steps * 1e6 for k, v in floor.items()}
     if net._split is not None:  # the split phases span all layers: so does their floor
+        split = f"all layers, split over {net.workers} threads"
         floor_step = {f"forward: {split}": sum(v for k, v in floor_step.items() if k.startswith("forward")),
                       f"backward: {split}, + summing their gradients":
                           sum(v for k, v in floor_step.items() if k.startswith("backward"))}

@@ -491,3 +491,17 @@ def test_summary_of_a_sequence_net() -> None:
     text = net.summary(input_shape=(8,))
     assert "(N, 8, 16)" in text and f"{net.num_params:,}" in text
     assert "MultiHeadAttention(embed_dim=16, num_heads=4, causal=True" in text
+
+
+def test_a_padding_mask_keeps_the_batch_whole():
+    """A key padding mask is sized to the whole batch: a plain Net never splits such a layer over threads."""
+    layer = L.MultiHeadAttention(16, 2)
+    assert layer.batch_independent
+    layer.set_key_padding_mask(np.zeros((64, 8), dtype=bool))
+    assert not layer.batch_independent
+    net = tn.Net([L.Embedding(27, 16), L.PositionalEmbedding(8, 16), layer, L.Dense(16, 27)])
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam())
+    x = np.random.default_rng(0).integers(0, 27, (64, 8))
+    for _ in range(2):
+        model.train_step(x, x)
+    assert net.workers == 1

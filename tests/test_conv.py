@@ -272,3 +272,25 @@ def test_conv2d_inference_in_bands_matches_training_forward() -> None:
     np.testing.assert_allclose(conv.grads["w"], dw_eval, rtol=1e-13, atol=1e-13)
     with pytest.raises(RuntimeError, match="before forward"):
         L.Conv2D(1, 1, 1).backward(np.ones((1, 1, 1, 1)))
+
+
+def test_conv_in_column_blocks_equals_one_product(monkeypatch):
+    """On one BLAS thread the products run over blocks of columns; the sums equal one product's up to
+    float rounding (another summation order), forward and backward."""
+    from tinynn import blas
+    from tinynn.layers import conv
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 3, 9, 9))
+    g = rng.standard_normal((5, 4, 9, 9))
+    outs = []
+    for block in (10**9, 37):  # 37: blocks that do not divide the 405 columns
+        monkeypatch.setattr(conv, "BLOCK_COLUMNS", block)
+        tn.seed(0)
+        net = tn.Net([L.Conv2D(3, 4, 3, padding=1)], dtype=np.float64, workers=1)
+        with blas.blas_threads(1):
+            y = net.forward(x)
+            dx = net.backward(g, input_grad=True)
+        outs.append((y, dx, net.grads.copy()))
+    for a, b in zip(*outs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)

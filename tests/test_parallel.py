@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import tinynn as tn
+from tinynn import blas, optim, parallel
 from tinynn import layers as L
-from tinynn import optim, parallel
 
 
-def mlp(workers: int, dtype=np.float64) -> tn.Net:
+def mlp(workers: int | None, dtype=np.float64) -> tn.Net:
     tn.seed(0)
     return tn.Net([L.Dense(12, 16), L.ReLU(), L.Dense(16, 8), L.Tanh(), L.Dense(8, 3)], dtype=dtype, workers=workers)
 
@@ -173,13 +173,12 @@ def test_an_error_in_a_worker_reaches_the_caller():
 
 
 def test_blas_threads_are_restored():
-    if parallel._OPENBLAS is None:
+    if not blas.found():
         pytest.skip("numpy's OpenBLAS not found: blas_threads is a no-op")
-    _, get = parallel._OPENBLAS
-    before = get()
+    before = blas.blas_thread_count()
     with parallel.blas_threads(1):
-        assert get() == 1
-    assert get() == before
+        assert blas.blas_thread_count() == 1
+    assert blas.blas_thread_count() == before
 
 
 def test_fit_with_two_workers_learns_like_one_and_is_deterministic():
@@ -208,3 +207,87 @@ def test_workers_survive_a_config_round_trip_and_bad_values_are_refused():
     for bad in (0, 9, "2", 2.0, True):
         with pytest.raises(ValueError, match="workers"):
             tn.Net.from_config({**net.get_config(), "workers": bad})
+
+
+# --- the automatic choice (workers=None, the default) -----------------------------------------
+
+# What auto_workers may use on this machine and thread count (CI runs 1 and 2 BLAS threads).
+AUTO = min(parallel.blas_thread_count(), parallel.usable_cores(), parallel.AUTO_MAX_WORKERS)
+
+
+def small_cnn(**kwargs) -> tn.Net:
+    tn.seed(0)  # 16x16 images: at 64 rows the layers keep 1.4 MiB, above AUTO_MIN_HELD
+    return tn.Net([L.Conv2D(1, 4, 3, padding=1), L.MaxPool2D(2), L.ReLU(), L.Flatten(), L.Dense(256, 3)], **kwargs)
+
+
+def train_batch(net: tn.Net, rows: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    first = net.layers[0]
+    shape = (rows, 1, 16, 16) if isinstance(first, L.Conv2D) else (rows, first.in_features)
+    out = net.forward(rng.standard_normal(shape))
+    net.backward(np.ones_like(out))
+
+
+def test_auto_splits_a_conv_net_once_its_first_training_batch_has_run():
+    net = small_cnn()
+    assert net.workers == 1 and net._split is None  # nothing decided before a training batch
+    net.eval()
+    net.forward(np.zeros((64, 1, 16, 16)))
+    assert net._split is None  # an inference batch decides nothing
+    net.train()
+    train_batch(net, 64)
+    assert net.workers == AUTO
+    assert net.get_config().get("workers", 1) == AUTO  # recorded: a checkpoint resumes with the same split
+    one = small_cnn(workers=1)
+    train_batch(net, 64, seed=1), train_batch(one, 64, seed=1)
+    np.testing.assert_allclose(net.grads, one.grads, rtol=1e-4, atol=1e-6)  # float32, another summation order
+
+
+def test_auto_leaves_dense_nets_small_batches_row_mixing_layers_and_the_textbook_path_whole():
+    for net, rows in [
+        (mlp(None, np.float32), 128),  # a tiny net: too little work to share out
+        (tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 10)]), 128),  # little kept per row per parameter
+        (small_cnn(), 16),  # too few rows to share out: nothing is decided yet
+        (small_cnn(fast=False), 128),  # the textbook path stays on one thread
+    ]:
+        train_batch(net, rows)
+        assert net.workers == 1 and net._split is None and "workers" not in net.get_config()
+    train_batch(net := small_cnn(), 16)
+    train_batch(net, 64)  # the first batch large enough decides
+    assert net.workers == AUTO
+    tn.seed(0)
+    net = tn.Net([L.Conv2D(1, 4, 3), L.Dropout(0.5), L.Flatten(), L.Dense(784, 3)])  # no error: it runs whole
+    net.forward(np.zeros((64, 1, 16, 16)))
+    assert net.workers == 1 and net._split is None
+
+
+def test_the_automatic_rule_weighs_activations_kept_per_row_against_parameters():
+    def held_per_row_per_param(net: tn.Net, x: np.ndarray) -> float:
+        net.forward(x)
+        return sum(layer.scratch_size() for _, layer in net.named_layers()) / len(x) / net.num_params
+
+    conv = held_per_row_per_param(small_cnn(workers=1), np.zeros((64, 1, 16, 16)))
+    dense = held_per_row_per_param(tn.Net([L.Dense(784, 256), L.ReLU(), L.Dense(256, 10)], workers=1),
+                                   np.zeros((64, 784)))
+    assert dense < parallel.AUTO_HELD_PER_PARAM / 4 and conv > 4 * parallel.AUTO_HELD_PER_PARAM  # far from the line
+
+
+def test_a_run_resumed_from_a_checkpoint_of_an_automatic_net_is_bit_identical(tmp_path):
+    # bit for bit: the resumed run takes the same code path (the same split) as the uninterrupted one
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((160, 1, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 160)
+
+    def model() -> tn.Model:
+        return tn.Model(small_cnn(), tn.losses.SoftmaxCrossEntropy(), optim.Adam(lr=1e-2))
+
+    tn.seed(5)
+    whole = model()
+    whole.fit(x, y, epochs=3, batch_size=64, verbose=0)
+    tn.seed(5)
+    first = model()
+    first.fit(x, y, epochs=1, batch_size=64, verbose=0, checkpoint_path=tmp_path / "ck.npz")
+    resumed = tn.Model.load(tmp_path / "ck.npz")
+    assert resumed.net.workers == whole.net.workers == AUTO
+    resumed.fit(x, y, epochs=3, batch_size=64, verbose=0, initial_epoch=1)
+    np.testing.assert_array_equal(resumed.net.params, whole.net.params)

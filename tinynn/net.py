@@ -10,7 +10,7 @@ import numpy as np
 
 from .checks import check_int
 from .layers import Layer, bind_flat, from_config, has_params, layer_config, named_layers, param_shapes
-from .parallel import BatchSplit
+from .parallel import AUTO_MIN_ROWS, BatchSplit, auto_workers
 
 _owners: weakref.WeakKeyDictionary[Layer, weakref.ref] = weakref.WeakKeyDictionary()
 """The Net each layer's parameters live in: a layer belongs to one net (a second would silently share it)."""
@@ -35,7 +35,12 @@ class Net:
 
     ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
-    ``workers=1`` up to float rounding in the sum of the chunks' weight gradients.
+    ``workers=1`` up to float rounding in the sum of the chunks' weight gradients. ``workers=1``
+    never splits. ``workers=None`` (the default) lets the net decide once, after the forward of its
+    first training batch of at least 32 rows, with :func:`tinynn.parallel.auto_workers`: convolutional and recurrent
+    nets split over the cores BLAS may use, dense nets and nets with ``Dropout`` or ``BatchNorm1d``
+    (which mix the rows of a batch) and ``fast=False`` nets do not. Until then, and if it decides 1,
+    ``net.workers`` is 1; a choice above 1 is saved with the architecture (``get_config``).
 
     ``fast=False`` runs every layer on its textbook path (the plain functions of
     :mod:`tinynn.textbook` it is the optimised version of): slower, equal up to float rounding, and
@@ -43,7 +48,7 @@ class Net:
     """
 
     def __init__(
-        self, layers: Sequence[Layer], dtype: Any = np.float32, workers: int = 1, fast: bool = True
+        self, layers: Sequence[Layer], dtype: Any = np.float32, workers: int | None = None, fast: bool = True
     ) -> None:
         layers = list(layers)
         if not layers:
@@ -79,7 +84,9 @@ class Net:
             layer.free_scratch()
         for layer in layers:
             _owners[layer] = weakref.ref(self)
-        self.workers = check_int(workers, "workers", where="Net")
+        # None: decided by the first training batch (_decide); the textbook path stays on one thread.
+        self._undecided = workers is None and self.fast
+        self.workers = 1 if workers is None else check_int(workers, "workers", where="Net")
         self._split = BatchSplit(layers, self.grads, self.workers) if self.workers > 1 else None
 
     # --- running -------------------------------------------------------------------------
@@ -93,7 +100,16 @@ class Net:
             self._split.rows = 0  # this batch was not split: neither is its backward
         for layer in self.layers:
             x = layer.forward(x)
+        if self._undecided and self.training and len(x) >= 2 * AUTO_MIN_ROWS:
+            self._decide(len(x))
         return x.copy()  # layers reuse their output arrays; the caller gets its own
+
+    def _decide(self, rows: int) -> None:
+        """The automatic split (``workers=None``): choose once, from this training batch's forward."""
+        self._undecided = False
+        workers = auto_workers(self.layers, self.num_params, rows)
+        if workers > 1:  # this batch's backward stays whole (rows == 0); the next batch is split
+            self.workers, self._split = workers, BatchSplit(self.layers, self.grads, workers)
 
     def backward(self, grad: np.ndarray, input_grad: bool = False) -> np.ndarray | None:
         """Backpropagate ``dL/d(output)``; fills ``self.grads``. Returns ``dL/d(input)`` if asked.
@@ -206,8 +222,8 @@ class Net:
     # --- saving --------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
-        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1,
-        ``fast`` only when False."""
+        """The architecture as JSON-able data (see ``Net.from_config``); ``workers`` only when > 1 (chosen
+        or decided), ``fast`` only when False."""
         config = {
             "dtype": str(self.dtype),
             "layers": [layer_config(layer) for layer in self.layers],
@@ -222,8 +238,9 @@ class Net:
     def from_config(cls, config: dict[str, Any]) -> Net:
         """A new net with the architecture of ``config`` (parameters freshly initialised)."""
         layers, dtype = _parse_config(config)
-        workers = check_int(config.get("workers", 1), "workers", where="Net config")
-        if workers > 8:  # a thread per worker: a crafted file must not start thousands
+        workers = config.get("workers")  # absent: the automatic choice, made again
+        # a thread per worker: a crafted file must not start thousands
+        if workers is not None and check_int(workers, "workers", where="Net config") > 8:
             raise ValueError(f"Net config: workers must be at most 8, got {workers}")
         fast = config.get("fast", True)
         if not isinstance(fast, bool):

@@ -36,17 +36,19 @@ every layer at any depth must qualify.
 
 from __future__ import annotations
 
-import ctypes
+import os
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .blas import blas_thread_count, blas_threads
 from .layers.base import bind_flat, named_layers
+
+__all__ = ["AUTO_HELD_PER_PARAM", "AUTO_MAX_WORKERS", "AUTO_MIN_HELD", "AUTO_MIN_ROWS", "BatchSplit",
+           "auto_workers", "blas_thread_count", "blas_threads", "chunks", "optimizer_step", "run", "usable_cores"]
 
 # --- running callables on several threads ----------------------------------------------------
 
@@ -83,46 +85,61 @@ def chunks(n: int, parts: int, align: int = 1) -> list[slice]:
     return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
 
 
-# --- BLAS threads, through ctypes into the OpenBLAS that numpy ships ---------------------------
-
-
-def _find_openblas() -> tuple[Callable[[int], None], Callable[[], int]] | None:
-    """``(set_num_threads, get_num_threads)`` of numpy's bundled OpenBLAS, or None if not found
-    (another BLAS, a system build, an unknown symbol prefix): then thread counts are left alone."""
-    root = Path(np.__file__).parent
-    for path in sorted([*root.parent.glob("numpy.libs/*openblas*"), *root.glob(".dylibs/*openblas*")]):
-        try:
-            lib = ctypes.CDLL(str(path))  # already loaded by numpy: this returns the same library
-        except OSError:
-            continue
-        for prefix in ("scipy_openblas", "openblas"):
-            for suffix in ("64_", ""):
-                setter = getattr(lib, f"{prefix}_set_num_threads{suffix}", None)
-                getter = getattr(lib, f"{prefix}_get_num_threads{suffix}", None)
-                if setter is not None and getter is not None:
-                    setter.argtypes, setter.restype, getter.restype = [ctypes.c_int], None, ctypes.c_int
-                    return setter, getter
-    return None
-
-
-_OPENBLAS = _find_openblas()
-
-
-@contextmanager
-def blas_threads(n: int) -> Iterator[None]:
-    """Run the block with BLAS on ``n`` threads (a no-op if numpy's OpenBLAS was not found)."""
-    if _OPENBLAS is None:
-        yield
-        return
-    set_threads, get_threads = _OPENBLAS
-    before = get_threads()
-    if before != n:
-        set_threads(n)
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it, else the CPU count)."""
     try:
-        yield
-    finally:
-        if before != n:
-            set_threads(before)
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# --- the automatic choice --------------------------------------------------------------------
+
+AUTO_MAX_WORKERS = 2
+"""Most threads the automatic split uses (the count measured to pay: 2 cores; more is unmeasured)."""
+
+AUTO_MIN_ROWS = 16
+"""Fewest rows each thread gets from the automatic split: a smaller batch runs whole."""
+
+AUTO_HELD_PER_PARAM = 0.05
+"""The split pays when the activations the layers keep per row are at least this many per parameter."""
+
+AUTO_MIN_HELD = 2**18
+"""... and when the batch's kept activations are at least this many numbers (1 MiB in float32): below
+that, a thread's start and the gradient sum cost more than the work they share out."""
+
+
+def auto_workers(layers: Sequence[Any], num_params: int, rows: int) -> int:
+    """How many threads ``Net(workers=None)`` splits its batches over, decided once from its first
+    training batch of ``rows >= 2 * AUTO_MIN_ROWS`` rows (the layers' scratch arrays filled by that
+    batch's forward; a smaller batch, a shape check say, decides nothing).
+
+    Why the split pays on some nets and not others. Unsplit, numpy runs the matrix products on
+    every BLAS thread but everything else (im2col, pooling, activations, a recurrent layer's gates)
+    on one; split, each thread runs all of its chunk's work, and the chunks' weight gradients
+    must then be added (``num_params`` numbers per extra thread). A dense net keeps about one
+    number per row per weight-matrix column, a few thousand, against ~10^5 parameters: its step is
+    the products, and splitting buys nothing but the sum. A convolution or a recurrent layer reuses
+    each weight at every pixel or step, and keeps tens of thousands of numbers per row for ~10^5
+    parameters: most of its step is the elementwise work, which the split doubles up. So::
+
+        workers = min(BLAS threads, usable cores, AUTO_MAX_WORKERS)   if
+            every layer is batch_independent (no Dropout, no BatchNorm1d, ...), and
+            scratch numbers held per row >= AUTO_HELD_PER_PARAM * num_params, and
+            scratch numbers held >= AUTO_MIN_HELD, and rows >= 2 * AUTO_MIN_ROWS
+        else 1
+
+    Every input is fixed for a given machine, environment and net (no timing), so the choice is
+    the same on every run; ``Net.get_config`` records it once it is more than 1, so a checkpoint
+    resumes with the same split.
+    """
+    workers = min(blas_thread_count(), usable_cores(), AUTO_MAX_WORKERS)
+    if workers < 2 or rows < 2 * AUTO_MIN_ROWS:
+        return 1
+    if not all(layer.batch_independent for _, layer in named_layers(layers)):
+        return 1
+    held = sum(layer.scratch_size() for _, layer in named_layers(layers))
+    return workers if held >= max(AUTO_HELD_PER_PARAM * num_params * rows, AUTO_MIN_HELD) else 1
 
 
 # --- the batch split -------------------------------------------------------------------------

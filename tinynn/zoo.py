@@ -28,15 +28,15 @@ def mlp(hidden: Sequence[int] = (256, 128), dropout: float = 0.1) -> Net:
     return Net(layers)
 
 
-def lenet5(workers: int = 2) -> Net:
+def lenet5(workers: int | None = None) -> Net:
     """LeNet-5 (LeCun et al. 1998), ReLU variant, for flat 784-pixel rows:
 
     reshape to 1x28x28 -> conv 5x5 1->6 padding 2 -> max-pool 2 -> conv 5x5 6->16 -> max-pool 2
     -> 400 -> 120 -> 84 -> 10. Max-pool comes before ReLU: ``max`` and ``ReLU`` commute, so the net is
     the same function as conv-ReLU-pool, with ReLU working on a 4x smaller array.
 
-    ``workers=2`` splits each batch over two threads (``Net(workers=...)``): 0.89x the time of one
-    on this project's 2-core machine (docs/benchmarks.md).
+    ``workers`` as ``Net``'s: by default the net decides, and on two or more cores splits each
+    batch over two threads (docs/benchmarks.md).
     """
     return Net([
         Reshape((1, 28, 28)),
@@ -49,11 +49,11 @@ def lenet5(workers: int = 2) -> Net:
     ], workers=workers)  # fmt: skip
 
 
-def lstm(hidden_size: int = 128, workers: int = 2) -> Net:
+def lstm(hidden_size: int = 128, workers: int | None = None) -> Net:
     """Each image read as 28 time steps of 28 pixels (one row per step): LSTM -> last state -> Dense 10.
 
-    ``workers=2`` splits each batch over two threads: 0.74x the time of one on this project's
-    2-core machine (docs/benchmarks.md).
+    ``workers`` as ``Net``'s: by default the net decides, and on two or more cores splits each
+    batch over two threads (docs/benchmarks.md).
     """
     return Net([Reshape((28, 28)), LSTM(28, hidden_size), Dense(hidden_size, NUM_CLASSES)], workers=workers)
 

@@ -59,7 +59,6 @@ class MultiHeadAttention(Layer):
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"MultiHeadAttention: dropout must be a probability in [0, 1), got {dropout!r}")
         self.causal, self.bias, self.dropout = bool(causal), bool(bias), float(dropout)
-        self.batch_independent = self.dropout == 0  # random draws cannot be split over threads reproducibly
         self.key_padding_mask: np.ndarray | None = None
         e = self.embed_dim
         self.params["in_proj_weight"] = initializers.xavier_uniform()((3 * e, e), np.float32)
@@ -78,6 +77,12 @@ class MultiHeadAttention(Layer):
             return {"in_proj_weight": (3 * e, e), "in_proj_bias": (3 * e,), "out_proj_weight": (e, e),
                     "out_proj_bias": (e,)}
         return {"in_proj_weight": (3 * e, e), "out_proj_weight": (e, e)}
+
+    @property
+    def batch_independent(self) -> bool:  # type: ignore[override]
+        """Rows may be split over threads unless random draws (dropout) or a mask sized to the whole
+        batch (``key_padding_mask``) tie them together."""
+        return self.dropout == 0 and self.key_padding_mask is None
 
     def set_key_padding_mask(self, mask: np.ndarray | None) -> None:
         """Keys to ignore from now on: boolean (N, T), True = padding (torch's convention); None clears it."""

@@ -167,6 +167,11 @@ class Layer(Configurable):
             buf = self._scratch[name] = np.empty(shape, dtype=dtype)
         return buf
 
+    def scratch_size(self) -> int:
+        """How many numbers this layer's scratch arrays hold (not its sub-layers'): after a forward, the
+        activations it keeps. ``Net``'s automatic batch split weighs it against the parameter count."""
+        return sum(a.size for a in self._scratch.values())
+
     def free_scratch(self) -> None:
         """Drop scratch arrays and the forward cache (both are re-created on the next forward)."""
         self._scratch.clear()

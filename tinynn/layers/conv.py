@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import init as initializers
+from ..blas import blas_thread_count
 from ..checks import check_int
 from ..textbook import conv as textbook
 from . import _im2col as im
@@ -29,6 +30,36 @@ def conv_padding(padding: object, kernel: tuple[int, int], stride: tuple[int, in
         raise ValueError(f"Conv2D: padding must be an integer, a pair, 'valid' or 'same', got {padding!r}")
     ph, pw = im.pair(padding, "Conv2D: padding", minimum=0)
     return ph, ph, pw, pw
+
+
+BLOCK_COLUMNS = 4096
+"""Columns of ``cols`` per matrix product when BLAS runs on one thread (as in each thread of
+``Net(workers=2)``). There, one product over all of conv 1's 100,352 columns of 25 numbers ran
+3-6x slower than 25 products over blocks of 4096, which stay in cache; for conv 2's columns of
+150 the blocks cost nothing. With several BLAS threads each product is one call: every call
+synchronises the threads, and many small ones lost (benchmarks/profile_step.py, docs/benchmarks.md)."""
+
+
+def _blocks(n: int) -> list[slice]:
+    """Column blocks for one product: ``BLOCK_COLUMNS`` wide on one BLAS thread, else one block."""
+    step = BLOCK_COLUMNS if blas_thread_count() == 1 else n
+    return [slice(start, start + step) for start in range(0, n, max(step, 1))]
+
+
+def matmul_blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = a @ b``, one product per block of columns of ``b`` and ``out``."""
+    for block in _blocks(b.shape[1]):
+        np.matmul(a, b[:, block], out=out[:, block])
+    return out
+
+
+def matmul_nt_blocks(a: np.ndarray, b: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """``out = a @ b.T`` summed over blocks of columns of ``a`` and ``b`` (``tmp``: an array of out's shape)."""
+    for k, block in enumerate(_blocks(a.shape[1])):
+        np.matmul(a[:, block], b[:, block].T, out=out if k == 0 else tmp)
+        if k:
+            out += tmp
+    return out
 
 
 @register_layer
@@ -134,7 +165,7 @@ class Conv2D(Layer):
             rows = min(band, ho - r0)
             cols = self.scratch_exact("cols" if rows == band else "cols_tail", (c, kh, kw, rows, wo, n), w.dtype)
             im.im2col(xc[:, sh * r0 : sh * (r0 + rows - 1) + kh], self.kernel_size, self.stride, (rows, wo), cols)
-            np.matmul(w2, cols.reshape(c * kh * kw, -1), out=out[:, r0 : r0 + rows].reshape(self.out_channels, -1))
+            matmul_blocks(w2, cols.reshape(c * kh * kw, -1), out[:, r0 : r0 + rows].reshape(self.out_channels, -1))
         self._xc, self._cols = xc, (cols.reshape(c * kh * kw, -1) if band == ho else None)
         if self.bias:
             out.reshape(self.out_channels, -1)[...] += self.params["b"][:, None]
@@ -160,7 +191,7 @@ class Conv2D(Layer):
         g = im.contiguous(self, "g", im.to_chwn(grad)).reshape(self.out_channels, -1)
         # dL/dw as (cols @ g.T).T: OpenBLAS handles this tall-thin shape far better than g @ cols.T.
         dw_t = self.scratch_exact("dw_t", (cols.shape[0], self.out_channels), w.dtype)
-        np.matmul(cols, g.T, out=dw_t)
+        matmul_nt_blocks(cols, g, dw_t, self.scratch_exact("dw_tmp", dw_t.shape, w.dtype))
         self.grads["w"].reshape(self.out_channels, -1)[...] = dw_t.T
         if self.bias:
             # The sum over columns as a product with a vector of ones: BLAS beats np.sum here.
@@ -170,7 +201,7 @@ class Conv2D(Layer):
         if not self.input_grad:
             return None
         dcols = self.scratch_exact("dcols", (c, kh, kw, ho, wo, n), w.dtype)
-        np.matmul(w.reshape(self.out_channels, -1).T, g, out=dcols.reshape(c * kh * kw, -1))
+        matmul_blocks(w.reshape(self.out_channels, -1).T, g, dcols.reshape(c * kh * kw, -1))
         dxp = self.scratch_exact("dxp", (c, h + t + b, wd + left + r, n), w.dtype)
         dxp = im.col2im(dcols, self.kernel_size, self.stride, dxp)
         return im.to_nchw(dxp[:, t : t + h, left : left + wd])
