@@ -4,6 +4,8 @@
     tinynn train --resume runs/mnist          # continue an interrupted run where it stopped
     tinynn evaluate runs/mnist/model.npz
     tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
+    tinynn train --data names --model transformer --out runs/names   # a character-level language model
+    tinynn sample runs/names -n 20 --temperature 0.8
 
 A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
 checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``
@@ -23,12 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import zoo
 from .runs import (
     CHECKPOINT,
     CURVES,
     DEFAULTS,
     HISTORY,
     IMAGE_SIZE,
+    NAMES_DATA,
     NUM_CLASSES,
     RUN_FILE,
     RUN_FILES,
@@ -51,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'tinynn train --help', 'tinynn evaluate --help' or 'tinynn sweep --help' for the options "
         "of each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep,sample}", required=True)
     d = DEFAULTS
 
     tr = sub.add_parser(
@@ -91,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
 
     add_sweep_parser(sub)
+
+    from .lm import add_sample_parser  # names: tinynn sample RUN
+
+    add_sample_parser(sub)
     return parser
 
 
@@ -175,6 +183,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         if held and not args.overwrite:
             parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
                          f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
+    # --- names: a character-level language model (tinynn.lm) ---
+    if args.data == NAMES_DATA:
+        if args.model not in zoo.NAMES_NETS:
+            parser.error(f"--model {args.model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}")
+        from .lm import train_names
+
+        return train_names(args, parser, record)
+    if args.model not in zoo.NETS:
+        parser.error(f"--model {args.model} is a names model: add --data names (MNIST nets: {', '.join(zoo.NETS)})")
     try:
         check_size(args.hidden)
     except ValueError as e:

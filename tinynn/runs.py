@@ -97,33 +97,40 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
     optimizers = sorted(optim.OPTIMIZERS)
     d = DEFAULTS
-    parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                        help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
+    parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
+                        help="which net. MNIST: mlp (784 -> hidden... -> 10; the default); cnn (LeNet-5); "
+                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10). --data names: bigram, mlp, lstm, gru, "
+                        "transformer (the default)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help="sizes of the hidden layers (mlp only)")
-    parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
-                        help="dropout probability after each hidden layer (0 = none; mlp only)")
-    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
+    parser.add_argument("--dropout", type=float_in(0, 0.95), default=None,
+                        help=f"dropout probability after each hidden layer (0 = none; mlp only) "
+                        f"[default: {d['dropout']:g}]")
+    parser.add_argument("--optimizer", choices=optimizers, default=None,
+                        help=f"optimizer [default: {d['optimizer']}]")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
                         help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
-    parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
-                        help="weight decay (L2; decoupled for adamw)")
-    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
-                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                        "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
+    parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
+                        help=f"weight decay (L2; decoupled for adamw) [default: {d['weight_decay']:g}]")
+    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=None,
+                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch; after a "
+                        "linear warmup in names runs); step multiplies it by 0.1 at 50%% and 75%% of the epochs "
+                        f"[default: {d['scheduler']}]")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
                         help="rescale each batch's gradient to global L2 norm <= NORM "
                         f"[default: none{_model_defaults('gradient_clip')}]")
-    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="mini-batch size")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"mini-batch size [default: {d['batch_size']}]")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
                         help="training images held out for validation (the last ones; at most 10%% of them)")
     parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
-                        "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing)")
+                        "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing); 'names': train a "
+                        "character-level language model on the bundled names (defaults per model: "
+                        "tinynn.zoo.NAMES_TRAIN_DEFAULTS)")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
 
@@ -133,11 +140,33 @@ def _model_defaults(key: str) -> str:
     return "".join(f"; {m}: {v[key]:g}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
 
 
+FILLED = ("model", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "batch_size", "gradient_clip")
+"""The options whose parser default is None: filled in by ``fill_model_defaults``."""
+
+
 def fill_model_defaults(args: argparse.Namespace) -> None:
-    """Options the user left out (None) get the model's own default, else the general one."""
-    for key in ("lr", "epochs", "gradient_clip"):
+    """Options the user left out (None) get the model's own default, else the general one.
+
+    A names run (``--data names``) takes them from ``zoo.NAMES_TRAIN_DEFAULTS`` and
+    ``zoo.NAMES_COMMON_DEFAULTS``; its default model is the transformer.
+    """
+    if getattr(args, "data", None) == NAMES_DATA:
+        if args.model is None:
+            args.model = "transformer"
+        own = {**zoo.NAMES_COMMON_DEFAULTS, **zoo.NAMES_TRAIN_DEFAULTS.get(args.model, {})}
+        for key in FILLED:
+            if getattr(args, key) is None:
+                setattr(args, key, own.get(key, DEFAULTS[key]))
+        return
+    if args.model is None:
+        args.model = DEFAULTS["model"]
+    for key in FILLED:
         if getattr(args, key) is None:
             setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
+
+
+NAMES_DATA = "names"
+"""``--data names``: the bundled names (:func:`tinynn.data.load_names`) instead of an MNIST folder."""
 
 
 class _RaisingParser(argparse.ArgumentParser):

@@ -12,7 +12,7 @@ from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_laye
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .embedding import Embedding, PositionalEmbedding
+from .embedding import ContextWindow, Embedding, PositionalEmbedding
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, RNN
@@ -23,6 +23,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm1d",
     "BatchNorm2d",
+    "ContextWindow",
     "Conv2D",
     "Dense",
     "Dropout",
