@@ -33,6 +33,7 @@ DEFAULTS = {
     "seed": 0,
     "out": "runs/mnist",
     "gradient_clip": None,
+    "random_shift": 0,
 }
 # Where a net trains best with other settings (used when the user does not give the option).
 MODEL_DEFAULTS = zoo.TRAIN_DEFAULTS
@@ -46,7 +47,7 @@ RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
 
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
-               "batch_size", "val_size", "seed", "limit", "gradient_clip")  # fmt: skip
+               "batch_size", "val_size", "seed", "limit", "gradient_clip", "random_shift")  # fmt: skip
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -95,37 +96,45 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of one run (``RUN_OPTIONS``, plus ``--data``), as ``tinynn train`` takes them."""
     from . import optim
 
-    optimizers = sorted(optim.OPTIMIZERS)
+    optimizers = optim.names()
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
-                        help="which net. MNIST: mlp (784 -> hidden... -> 10; the default); cnn (LeNet-5); "
-                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10). --data names: bigram, mlp, lstm, gru, "
-                        "transformer (the default)")
+                        help="which net. MNIST: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
+                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']}). --data names: "
+                        "bigram, mlp, lstm, gru, transformer (default: transformer)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
-                        help="sizes of the hidden layers (mlp only)")
+                        help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
+    # Options whose default depends on the data or model are None here (fill_model_defaults sets them).
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=None,
-                        help=f"dropout probability after each hidden layer (0 = none; mlp only) "
-                        f"[default: {d['dropout']:g}]")
+                        help=f"dropout probability after each hidden layer, 0 = none; mlp only "
+                        f"(default: {d['dropout']:g}; names runs: per model)")
     parser.add_argument("--optimizer", choices=optimizers, default=None,
-                        help=f"optimizer [default: {d['optimizer']}]")
+                        help=f"optimizer (default: {d['optimizer']}; names runs: adamw)")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
-                        help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
+                        help=f"learning rate, > 0 {_default_per_model('lr')}")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
-                        help=f"weight decay (L2; decoupled for adamw) [default: {d['weight_decay']:g}]")
+                        help=f"weight decay (L2; decoupled for adamw) (default: {d['weight_decay']:g}; "
+                        "names runs: 0.01)")
     parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=None,
-                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch; after a "
-                        "linear warmup in names runs); step multiplies it by 0.1 at 50%% and 75%% of the epochs "
-                        f"[default: {d['scheduler']}]")
+                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch; after a linear "
+                        "warmup in names runs); step multiplies it by 0.1 at 50%% and 75%% of the epochs "
+                        f"(default: {d['scheduler']})")
     parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
+                        help=f"number of epochs {_default_per_model('epochs')}")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
                         help="rescale each batch's gradient to global L2 norm <= NORM "
-                        f"[default: none{_model_defaults('gradient_clip')}]")
+                        f"{_default_per_model('gradient_clip')}")
+    parser.add_argument("--random-shift", type=nonneg_int, default=None, metavar="PIXELS",
+                        help="data augmentation: move each training image by a random whole number of pixels, "
+                        "up to PIXELS along each axis, drawn anew every epoch, 0 = none "
+                        f"{_default_per_model('random_shift')}")
     parser.add_argument("--batch-size", type=positive_int, default=None,
-                        help=f"mini-batch size [default: {d['batch_size']}]")
+                        help=f"mini-batch size (default: {d['batch_size']}; names runs: 32)")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
-                        help="training images held out for validation (the last ones; at most 10%% of them)")
-    parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
+                        help="training images held out for validation, the last ones; at most 10%% of them "
+                        f"(default: {d['val_size']})")
+    parser.add_argument("--seed", type=nonneg_int, default=d["seed"],
+                        help=f"random seed: init, shuffling, dropout (default: {d['seed']})")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
                         "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing); 'names': train a "
@@ -135,12 +144,19 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="train on the first N training images only (quick runs)")
 
 
-def _model_defaults(key: str) -> str:
-    """``"; lstm: 0.002"``: the models whose default for ``key`` differs, for a --help line."""
-    return "".join(f"; {m}: {v[key]:g}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
+def _default_per_model(key: str) -> str:
+    """``"(default: 0.001; cnn, lstm: 0.002)"``: the default for ``key``, and the models that have their own."""
+    general = DEFAULTS[key]
+    own: dict[str, list[str]] = {}
+    for model, values in sorted(MODEL_DEFAULTS.items()):
+        if key in values and values[key] != general:
+            own.setdefault(f"{values[key]:g}", []).append(model)
+    shown = "none" if general is None else f"{general:g}"
+    return "(default: " + "; ".join([shown, *(f"{', '.join(m)}: {v}" for v, m in own.items())]) + ")"
 
 
-FILLED = ("model", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "batch_size", "gradient_clip")
+FILLED = ("model", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "batch_size", "gradient_clip",
+          "random_shift")
 """The options whose parser default is None: filled in by ``fill_model_defaults``."""
 
 
@@ -205,6 +221,16 @@ def check_out(out: str | os.PathLike) -> None:
             return
 
 
+def free_run_folder(base: str | os.PathLike) -> Path:
+    """``base``, or the first of ``base-2``, ``base-3``, ... that holds none of a run's files (``RUN_FILES``)."""
+    base = Path(base)
+    candidate, n = base, 1
+    while any((candidate / name).exists() for name in RUN_FILES):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
 def check_size(hidden: Sequence[int]) -> None:
     """Raise ValueError if an MLP with these hidden widths has more than MAX_PARAMS parameters (nothing allocated)."""
     widths = [IMAGE_SIZE, *hidden, NUM_CLASSES]
@@ -229,6 +255,8 @@ def read_run(folder: str | os.PathLike) -> dict:
         raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
+    if isinstance(data, dict) and isinstance(data.get("options"), dict):
+        data["options"].setdefault("random_shift", 0)  # a record older than the option: trained without it
     if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
             and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
         raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")

@@ -28,7 +28,8 @@ class Dense(Layer):
     ``x.T`` and ``w.T`` are views: BLAS reads them transposed, nothing is copied.
 
     Defaults: ``w_init="he_uniform"`` (He et al. 2015, gain sqrt(2): right for ReLU nets),
-    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype)``.
+    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype, fans)``;
+    the fans are ``(in_features, out_features)``.
     """
 
     cache = ("_x",)
@@ -50,9 +51,10 @@ class Dense(Layer):
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
-        self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
+        fans = (self.in_features, self.out_features)  # w is (in, out): x @ w
+        self.params["w"] = w_init((self.in_features, self.out_features), np.float32, fans)
         if self.bias:
-            self.params["b"] = b_init((self.out_features,), np.float32)
+            self.params["b"] = b_init((self.out_features,), np.float32, fans)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod
@@ -74,7 +76,7 @@ class Dense(Layer):
         if x.ndim > 2:  # (N, ..., C) -> (N*..., C): one product for every position
             x = x.reshape(-1, self.in_features)
         self._x = x
-        out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
+        out = self.scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
         if self.bias:
             out += self.params["b"]
@@ -85,7 +87,7 @@ class Dense(Layer):
             dx, dw, db = textbook.dense_backward(grad, self._textbook_cache(grad))
             self._set_grads(dw, db)
             return dx if self.input_grad else None
-        (x,), w = self._cached(), self.params["w"]
+        (x,), w = self.cached(), self.params["w"]
         if grad.shape != (*self._lead, self.out_features):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; "
@@ -96,17 +98,20 @@ class Dense(Layer):
         np.matmul(x.T, grad, out=self.grads["w"])
         if self.bias:
             # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
-            ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
+            ones = self.scratch_array("ones", (x.shape[0],), w.dtype)
             ones.fill(1)
             np.matmul(ones, grad, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dx = self._scratch_array("dx", x.shape, w.dtype)
+        dx = self.scratch_array("dx", x.shape, w.dtype)
         np.matmul(grad, w.T, out=dx)
         return dx if len(self._lead) == 1 else dx.reshape(*self._lead, self.in_features)
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.out_features)
+
+    def input_shape(self) -> Shape:
+        return (None, self.in_features)
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features}

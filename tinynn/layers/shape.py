@@ -23,7 +23,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -68,7 +68,7 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
