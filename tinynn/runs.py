@@ -100,14 +100,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
                         help="which net. MNIST: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']}). --data names: "
-                        "bigram, mlp, lstm, gru, transformer (default: transformer)")
+                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10). --data names: bigram, mlp, lstm, gru, "
+                        f"transformer (default: {d['model']}; --data names: transformer)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
     # Options whose default depends on the data or model are None here (fill_model_defaults sets them).
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=None,
                         help=f"dropout probability after each hidden layer, 0 = none; mlp only "
-                        f"(default: {d['dropout']:g}; names runs: per model)")
+                        f"(default: {d['dropout']:g}; names runs: per model, tinynn.zoo)")
     parser.add_argument("--optimizer", choices=optimizers, default=None,
                         help=f"optimizer (default: {d['optimizer']}; names runs: adamw)")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
@@ -138,7 +138,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
                         "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing); 'names': train a "
-                        "character-level language model on the bundled names (defaults per model: "
+                        "character-level language model on the bundled names (its options per model: "
                         "tinynn.zoo.NAMES_TRAIN_DEFAULTS)")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
