@@ -168,6 +168,7 @@ GRADCHECK_TABLE |= {
     "MultiHeadAttention": "tests/test_attention.py::test_attention_gradients",
     "Sequential": "tests/test_blocks.py::test_gradcheck_of_one_block",
     "Residual": "tests/test_blocks.py::test_gradcheck_through_nested_blocks",
+    "TransformerBlock": "tests/test_transformer_block.py::test_gradcheck",
 }
 
 
