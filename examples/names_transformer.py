@@ -45,7 +45,8 @@ def train(model: str, runs: Path, quick: bool) -> dict:
     if (folder / "run.json").is_file():
         args = ["train", "--resume", str(folder), "--quiet"]
     else:
-        args = ["train", "--data", "names", "--model", model, "--out", str(folder), "--quiet", *(QUICK if quick else [])]
+        args = ["train", "--data", "names", "--model", model, "--out", str(folder), "--quiet"]
+        args += QUICK if quick else []
     code = cli.main(args)
     if code:
         raise SystemExit(f"tinynn train --model {model} failed (exit code {code})")
@@ -111,7 +112,8 @@ def main() -> None:
     print(f"{'bigram (counted, +1)':<22} {27 * 27:>8,} {'':>10} {counted:>10.4f} {math.exp(counted):>10.2f}")
     for m, r in results.items():
         params = tn.Model.load(runs / m / "model.npz", restore_rng=False).net.num_params
-        print(f"{m:<22} {params:>8,} {r['train_loss']:>10.4f} {r['test_loss']:>10.4f} {math.exp(r['test_loss']):>10.2f}")
+        test_loss = r["test_loss"]
+        print(f"{m:<22} {params:>8,} {r['train_loss']:>10.4f} {test_loss:>10.4f} {math.exp(test_loss):>10.2f}")
     loss = {m: r["test_loss"] for m, r in results.items()}
     print(f"\ncounted vs trained bigram: {abs(counted - loss['bigram']):.4f} nats apart")
     print(f"mlp beats the bigram: {loss['mlp'] < loss['bigram']}; "

@@ -188,3 +188,15 @@ def test_names_models_give_logits_at_every_position(name) -> None:
     assert net.forward(x).shape == (2, 16, 27)
     loaded = tn.Net.from_config(net.get_config())
     assert loaded.get_config() == net.get_config()
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_names_nets_gradients(name) -> None:
+    """Every parameter of a names net, through ContextWindow (indices in, no gradient) or the blocks."""
+    tn.seed(0)
+    small = {"mlp": dict(context=3, embed=2, hidden=5), "transformer": dict(dim=8, num_heads=2, num_blocks=1)}
+    net = zoo.NAMES_NETS[name](**small[name])
+    net = tn.Net.from_config({**net.get_config(), "dtype": "float64"})
+    x, _ = encode_names(["emma", "bo"], block_size=6)
+    report = tn.gradcheck.check_net(net, x)
+    assert report.passed, str(report)

@@ -150,6 +150,7 @@ class ContextWindow(Layer):
     """
 
     integer_input = True
+    cache = ("_shape",)
 
     def __init__(self, size: int, pad: int = 0) -> None:
         super().__init__()
@@ -161,13 +162,17 @@ class ContextWindow(Layer):
         if x.ndim != 2 or x.shape[1] == 0:
             raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, time) indices")
         n, t = x.shape
+        self._shape = (n, t, self.size)
         padded = np.full((n, t + self.size - 1), self.pad, dtype=x.dtype)
         padded[:, self.size - 1 :] = x
         # window k of position t is padded[t + k]: a strided view, copied to a plain array
         windows = np.lib.stride_tricks.sliding_window_view(padded, self.size, axis=1)
         return np.ascontiguousarray(windows)
 
-    def backward(self, grad: np.ndarray) -> None:
+    def backward(self, grad: np.ndarray | None) -> None:
+        (shape,) = self.cached()
+        if grad is not None and grad.shape != shape:  # None: an Embedding after it sends nothing back
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {shape}")
         return None  # indices are not differentiable
 
     def output_shape(self, input_shape: Shape) -> Shape:
