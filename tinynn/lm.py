@@ -32,6 +32,7 @@ from .runs import (
     RUN_FILES,
     RUN_OPTIONS,
     CommandError,
+    new_run_id,
     read_run,
     write_json,
 )
@@ -180,11 +181,10 @@ def _optimizer_and_scheduler(args: argparse.Namespace, steps: int) -> tuple[Any,
     return optimizer, None, "epoch"
 
 
-def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None) -> None:
+def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
     """``tinynn train --data names``: the run folder of :mod:`tinynn.runs`, a language model in it."""
     import tinynn as tn
 
-    out = Path(args.out)
     if record is not None and record.get("status") == "finished":
         print(f"{out}: this run finished all {args.epochs} epochs already; "
               f"test loss: {record['test_loss']:.4f} nats per character")
@@ -201,7 +201,10 @@ def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, recor
             model = tn.Model.load(checkpoint)
         except (ValueError, OSError) as e:
             raise CommandError(f"cannot resume: {e}", code=2) from None
-        scheduler, step_unit = None, None
+        if model.run_id != record.get("run_id"):
+            raise CommandError(f"cannot resume: {checkpoint} belongs to another run (run id {model.run_id}, "
+                               f"{RUN_FILE} says {record.get('run_id')})", code=2)
+        scheduler, step_unit = model.scheduler, model.scheduler_step
     else:
         try:
             net = build_net(args)
@@ -210,10 +213,13 @@ def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, recor
         steps = args.epochs * -(-len(x) // args.batch_size)
         optimizer, scheduler, step_unit = _optimizer_and_scheduler(args, steps)
         model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
+        model.run_id = record.get("run_id") if record is not None else new_run_id()
         out.mkdir(parents=True, exist_ok=True)
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        if record is None:  # a new run: the previous run's files go first, so the folder never mixes two runs
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
     status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": NAMES_DATA, "train_seconds": 0.0,
+              "run_id": model.run_id,
               **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
 
     def save_status(state: str, **extra: Any) -> None:
