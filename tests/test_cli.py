@@ -101,7 +101,7 @@ def test_help_explains_every_flag():
         (["train", "--hidden"], "expected at least one argument"),
         (["train", "--bogus"], "unrecognized arguments"),
         (["evaluate", "does/not/exist.npz"], "model file not found"),
-        ([], "required: {train,evaluate,sweep}"),
+        ([], "required: {train,evaluate,sweep,sample}"),
     ],
 )
 def test_bad_values_exit_2_with_a_message(args, message):

@@ -165,7 +165,8 @@ def _every_layer():
             (L.GRU(3, 2), (4, 5, 3)), (L.Embedding(3, 2), (4, 5)), (L.PositionalEmbedding(5, 3), (4, 5, 3)),
             (L.LayerNorm(3), (4, 5, 3)), (L.MultiHeadAttention(4, 2, causal=True), (4, 5, 4)),
             (L.Sequential([L.Dense(3, 2), L.Tanh()]), (4, 3)),
-            (L.Residual([L.Dense(3, 3), L.ReLU()]), (4, 3)), (L.TransformerBlock(4, 2), (4, 5, 4))]  # fmt: skip
+            (L.Residual([L.Dense(3, 3), L.ReLU()]), (4, 3)), (L.TransformerBlock(4, 2), (4, 5, 4)),
+            (L.ContextWindow(3), (4, 5))]  # fmt: skip
 
 
 @pytest.mark.parametrize("layer, shape", _every_layer(), ids=lambda v: type(v).__name__ if hasattr(v, "params") else "")

@@ -30,6 +30,7 @@ EXPECTED = {
     "debugging.py": [f"debugging_{name}.png" for name in ("overfit_one_batch", "gradient_norms", "dead_relus")],
     "mnist_rnn.py": ["rnn_gradient_reach.png"],
     "mnist_cnn.py": ["cnn_filters.png", "cnn_feature_maps.png"],
+    "names_transformer.py": ["names_sampling.png", "names_loss_curves.png"],
 }
 
 

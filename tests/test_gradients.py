@@ -169,6 +169,7 @@ GRADCHECK_TABLE |= {
     "Sequential": "tests/test_blocks.py::test_gradcheck_of_one_block",
     "Residual": "tests/test_blocks.py::test_gradcheck_through_nested_blocks",
     "TransformerBlock": "tests/test_transformer_block.py::test_gradcheck",
+    "ContextWindow": "tests/test_language_models.py::test_names_nets_gradients",
 }
 
 

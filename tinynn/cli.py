@@ -5,6 +5,8 @@
     tinynn train --resume runs/mnist          # continue an interrupted run where it stopped
     tinynn evaluate runs/mnist/model.npz
     tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
+    tinynn train --data names --model transformer --out runs/names   # a character-level language model
+    tinynn sample runs/names -n 20 --temperature 0.8
 
 A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
 checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``
@@ -28,12 +30,15 @@ from pathlib import Path
 
 import numpy as np
 
+from . import zoo
 from .runs import (
     CHECKPOINT,
     CURVES,
     DEFAULTS,
     HISTORY,
     IMAGE_SIZE,
+    NAMES_DATA,
+    NAMES_OUT,
     NUM_CLASSES,
     RUN_FILE,
     RUN_FILES,
@@ -61,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'tinynn train --help', 'tinynn evaluate --help' or 'tinynn sweep --help' for the options "
         "of each command.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep}", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,sweep,sample}", required=True)
     d = DEFAULTS
 
     tr = sub.add_parser(
@@ -108,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_sweep_options(sw)
     sw.set_defaults(run=_sweep)
+
+    from .lm import add_sample_parser  # names: tinynn sample RUN
+
+    add_sample_parser(sub)
     return parser
 
 
@@ -300,7 +309,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     else:
         fill_model_defaults(args)
         if args.out is None:  # not given: a fresh folder, so the same command can run again; --overwrite: the first
-            args.out = DEFAULTS["out"] if args.overwrite else str(free_run_folder(DEFAULTS["out"]))
+            default = NAMES_OUT if args.data == NAMES_DATA else DEFAULTS["out"]
+            args.out = default if args.overwrite else str(free_run_folder(default))
         folder = Path(args.out)
         try:
             check_out(folder)
@@ -321,7 +331,16 @@ def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record:
 
     if record is None:
         _check_new_folder(out, args, parser)
-    elif record.get("status") == "finished":
+    # --- names: a character-level language model (tinynn.lm) ---
+    if args.data == NAMES_DATA:
+        if args.model not in zoo.NAMES_NETS:
+            parser.error(f"--model {args.model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}")
+        from .lm import train_names
+
+        return train_names(args, parser, record, out)
+    if args.model not in zoo.NETS:
+        parser.error(f"--model {args.model} is a names model: add --data names (MNIST nets: {', '.join(zoo.NETS)})")
+    if record is not None and record.get("status") == "finished":
         print(f"{out}: this run finished all {args.epochs} epochs already; "
               f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
         return

@@ -107,23 +107,27 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
     optimizers = optim.names()
     d = DEFAULTS
-    parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
-                        help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']})")
+    parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
+                        help="which net. MNIST: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
+                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10). --data names: bigram, mlp, lstm, gru, "
+                        f"transformer (default: {d['model']}; --data names: transformer)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
-    parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
+    # Options whose default depends on the data or model are None here (fill_model_defaults sets them).
+    parser.add_argument("--dropout", type=float_in(0, 0.95), default=None,
                         help=f"dropout probability after each hidden layer, 0 = none; mlp only "
-                        f"(default: {d['dropout']:g})")
-    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"],
-                        help=f"optimizer (default: {d['optimizer']})")
+                        f"(default: {d['dropout']:g}; names runs: per model, tinynn.zoo)")
+    parser.add_argument("--optimizer", choices=optimizers, default=None,
+                        help=f"optimizer (default: {d['optimizer']}; names runs: adamw)")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
                         help=f"learning rate, > 0 {_default_per_model('lr')}")
-    parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
-                        help=f"weight decay (L2; decoupled for adamw) (default: {d['weight_decay']:g})")
-    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
-                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                        f"step multiplies it by 0.1 at 50%% and 75%% of the epochs (default: {d['scheduler']})")
+    parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
+                        help=f"weight decay (L2; decoupled for adamw) (default: {d['weight_decay']:g}; "
+                        "names runs: 0.01)")
+    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=None,
+                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch; after a linear "
+                        "warmup in names runs); step multiplies it by 0.1 at 50%% and 75%% of the epochs "
+                        f"(default: {d['scheduler']})")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"number of epochs {_default_per_model('epochs')}")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
@@ -133,8 +137,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="data augmentation: move each training image by a random whole number of pixels, "
                         "up to PIXELS along each axis, drawn anew every epoch, 0 = none "
                         f"{_default_per_model('random_shift')}")
-    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
-                        help=f"mini-batch size (default: {d['batch_size']})")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"mini-batch size (default: {d['batch_size']}; names runs: 32)")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
                         help="training images held out for validation, the last ones; at most 10%% of them "
                         f"(default: {d['val_size']})")
@@ -142,7 +146,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"random seed: init, shuffling, dropout (default: {d['seed']})")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
-                        "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing)")
+                        "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing); 'names': train a "
+                        "character-level language model on the bundled names (its options per model: "
+                        "tinynn.zoo.NAMES_TRAIN_DEFAULTS)")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
 
@@ -158,11 +164,36 @@ def _default_per_model(key: str) -> str:
     return "(default: " + "; ".join([shown, *(f"{', '.join(m)}: {v}" for v, m in own.items())]) + ")"
 
 
+FILLED = ("model", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "batch_size", "gradient_clip",
+          "random_shift")
+"""The options whose parser default is None: filled in by ``fill_model_defaults``."""
+
+
 def fill_model_defaults(args: argparse.Namespace) -> None:
-    """Options the user left out (None) get the model's own default, else the general one."""
-    for key in ("lr", "epochs", "gradient_clip", "random_shift"):
+    """Options the user left out (None) get the model's own default, else the general one.
+
+    A names run (``--data names``) takes them from ``zoo.NAMES_TRAIN_DEFAULTS`` and
+    ``zoo.NAMES_COMMON_DEFAULTS``; its default model is the transformer.
+    """
+    if getattr(args, "data", None) == NAMES_DATA:
+        if args.model is None:
+            args.model = "transformer"
+        own = {**zoo.NAMES_COMMON_DEFAULTS, **zoo.NAMES_TRAIN_DEFAULTS.get(args.model, {})}
+        for key in FILLED:
+            if getattr(args, key) is None:
+                setattr(args, key, own.get(key, DEFAULTS[key]))
+        return
+    if args.model is None:
+        args.model = DEFAULTS["model"]
+    for key in FILLED:
         if getattr(args, key) is None:
             setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
+
+
+NAMES_DATA = "names"
+"""``--data names``: the bundled names (:func:`tinynn.data.load_names`) instead of an MNIST folder."""
+NAMES_OUT = "runs/names"
+"""Where a names run goes when ``--out`` is not given (then ``runs/names-2``, ... as for MNIST)."""
 
 
 class _RaisingParser(argparse.ArgumentParser):
@@ -318,7 +349,7 @@ def read_run(folder: str | os.PathLike) -> dict:
             if data.get(key) is not None and not isinstance(data[key], str):
                 raise ValueError(f"{key!r} must be a string or null, got {data[key]!r}")
         _number(data.get("train_seconds", 0.0), "train_seconds")
-        results = ("test_loss", "test_accuracy")
+        results = ("test_loss", "train_loss") if data.get("data") == NAMES_DATA else ("test_loss", "test_accuracy")
         if data["status"] == "finished" or any(data.get(k) is not None for k in results):
             for key in results:
                 _number(data.get(key), key)

@@ -1,14 +1,37 @@
-"""Ready-made nets for MNIST, by name: what ``tinynn train --model NAME`` builds.
+"""Ready-made nets, by name: what ``tinynn train --model NAME`` builds.
 
-Each builder takes the CLI's options it needs and returns a :class:`tinynn.Net` whose first layer
-accepts a batch of flat 784-pixel images (uint8 or float), so the data feeds every net the same way.
+MNIST (``NETS``): each builder takes the CLI's options it needs and returns a :class:`tinynn.Net`
+whose first layer accepts a batch of flat 784-pixel images (uint8 or float), so the data feeds
+every net the same way.
+
+Names (``NAMES_NETS``, ``tinynn train --data names``): character-level language models reading
+(N, T) character indices and giving (N, T, 27) next-character logits at every position, each
+position seeing only itself and the positions before it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
-from .layers import LSTM, Conv2D, Dense, Dropout, Flatten, Layer, MaxPool2D, ReLU, Reshape
+from . import init
+from .layers import (
+    GRU,
+    LSTM,
+    ContextWindow,
+    Conv2D,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Layer,
+    LayerNorm,
+    MaxPool2D,
+    PositionalEmbedding,
+    ReLU,
+    Reshape,
+    Tanh,
+)
 from .net import Net
 
 IMAGE_SHAPE, NUM_CLASSES = (28, 28), 10
@@ -70,3 +93,83 @@ TRAIN_DEFAULTS: dict[str, dict[str, float]] = {
     "lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0},
 }
 """Training options whose default differs from the CLI's (MLP) one, per net."""
+
+
+# --- names: character-level language models (tinynn train --data names) -----------------------
+
+VOCAB_SIZE, CONTEXT = 27, 16  # a..z and the start/stop token; the longest name + 1 (tinynn.data.names)
+
+
+def _torch_linear(n_in: int, n_out: int) -> Dense:
+    """A Dense with torch's nn.Linear weight init, U(-1/sqrt(in), 1/sqrt(in)) (no ReLU after it)."""
+    return Dense(n_in, n_out, w_init=init.he_uniform(gain=1 / math.sqrt(3)))
+
+
+def bigram() -> Net:
+    """The bigram model as a net: one ``Embedding(27, 27)`` whose row for a character IS the logits
+    of the next one. Trained, it learns the same table that counting bigrams gives in closed form."""
+    return Net([Embedding(VOCAB_SIZE, VOCAB_SIZE)])
+
+
+def names_mlp(context: int = 8, embed: int = 24, hidden: int = 256) -> Net:
+    """Bengio et al. 2003 (makemore's MLP): the previous ``context`` characters (start tokens before
+    the name), each embedded in ``embed`` numbers, concatenated, a tanh hidden layer, logits.
+
+    ``ContextWindow`` gives each position its window of indices, so the whole name is scored in one
+    pass: (N, T) -> (N, T, context) -> (N, T, context, embed) -> (N, T, context*embed) -> ... -> (N, T, 27).
+    """
+    return Net([
+        ContextWindow(context), Embedding(VOCAB_SIZE, embed), Reshape((-1, context * embed)),
+        _torch_linear(context * embed, hidden), Tanh(), _torch_linear(hidden, VOCAB_SIZE),
+    ])  # fmt: skip
+
+
+def _names_recurrent(cell: type, embed: int, hidden: int) -> Net:
+    return Net([Embedding(VOCAB_SIZE, embed), cell(embed, hidden, return_sequences=True),
+                _torch_linear(hidden, VOCAB_SIZE)])  # fmt: skip
+
+
+def names_lstm(embed: int = 32, hidden: int = 128) -> Net:
+    """Embedding -> LSTM (the state after every character, (N, T, H)) -> logits at every position."""
+    return _names_recurrent(LSTM, embed, hidden)
+
+
+def names_gru(embed: int = 32, hidden: int = 128) -> Net:
+    """Embedding -> GRU (the state after every character, (N, T, H)) -> logits at every position."""
+    return _names_recurrent(GRU, embed, hidden)
+
+
+def transformer(dim: int = 64, num_heads: int = 4, num_blocks: int = 4, context: int = CONTEXT,
+                dropout: float = 0.0) -> Net:
+    """A GPT-style decoder (makemore's Transformer): character embedding + learned positions,
+    ``num_blocks`` pre-norm causal blocks (``x + attn(ln(x))``, ``x + mlp(ln(x))``), a final
+    LayerNorm, and a Dense head giving the logits of the next character at every position."""
+    from .layers import TransformerBlock  # noqa: PLC0415 - the block layer comes with the composite layers
+
+    blocks = [TransformerBlock(dim, num_heads, dropout=dropout, causal=True) for _ in range(num_blocks)]
+    return Net([Embedding(VOCAB_SIZE, dim), PositionalEmbedding(context, dim), *blocks, LayerNorm(dim),
+                _torch_linear(dim, VOCAB_SIZE)])  # fmt: skip
+
+
+NAMES_NETS: dict[str, Callable[..., Net]] = {
+    "bigram": bigram, "mlp": names_mlp, "lstm": names_lstm, "gru": names_gru, "transformer": transformer,
+}  # fmt: skip
+"""Language models of ``tinynn train --data names``, by the name ``--model`` takes."""
+
+NAMES_TRAIN_DEFAULTS: dict[str, dict] = {
+    # makemore's recipe (AdamW, betas (0.9, 0.99), weight decay 0.01, 32 names a batch) for every model;
+    # "cosine" warms the lr up linearly over `warmup` steps, then decays it to 0 (per batch).
+    "bigram": {"optimizer": "adam", "lr": 0.05, "epochs": 3, "weight_decay": 0.0, "dropout": 0.0},
+    "mlp": {"lr": 2e-3, "epochs": 10},
+    "lstm": {"lr": 5e-3, "epochs": 6, "gradient_clip": 1.0},
+    "gru": {"lr": 5e-3, "epochs": 6, "gradient_clip": 1.0},
+    # 20 epochs of 970 steps with dropout 0.1 beat 10 without (examples/names_transformer.py prints both)
+    "transformer": {"lr": 1e-3, "epochs": 20, "dropout": 0.1},
+}
+"""Per-model training options of names runs, over ``NAMES_COMMON_DEFAULTS``."""
+
+NAMES_COMMON_DEFAULTS: dict = {
+    "optimizer": "adamw", "lr": 5e-4, "betas": (0.9, 0.99), "weight_decay": 0.01, "batch_size": 32,
+    "scheduler": "cosine", "warmup": 200, "epochs": 10, "dropout": 0.0, "gradient_clip": None,
+}  # fmt: skip
+"""Training options shared by the names models unless ``NAMES_TRAIN_DEFAULTS`` says otherwise."""

@@ -31,6 +31,7 @@ EXAMPLES: dict[str, list[str]] = {
     "debugging.py": [],
     "mnist_cnn.py": [],
     "mnist_rnn.py": [],
+    "names_transformer.py": [],
 }
 
 

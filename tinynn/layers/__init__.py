@@ -26,7 +26,7 @@ from .blocks import Residual, Sequential
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
-from .embedding import Embedding, PositionalEmbedding
+from .embedding import ContextWindow, Embedding, PositionalEmbedding
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, RNN
@@ -38,6 +38,7 @@ __all__ = [
     "AvgPool2D",
     "BatchNorm1d",
     "BatchNorm2d",
+    "ContextWindow",
     "Conv2D",
     "Dense",
     "Dropout",

@@ -164,3 +164,48 @@ class PositionalEmbedding(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"max_len": self.max_len, "embedding_dim": self.embedding_dim}
+
+
+@register_layer
+class ContextWindow(Layer):
+    """The last ``size`` indices at every position: (N, T) integers -> (N, T, size).
+
+    ``y[n, t] = (x[n, t - size + 1], ..., x[n, t])``, positions before the start filled with ``pad``
+    (the start/stop token, 0, by default). It is how a fixed-context model such as Bengio et al.'s
+    2003 MLP reads a sequence: each position sees its own window of the previous ``size`` tokens
+    and nothing later, so the model stays causal. Put it first, before an ``Embedding``
+    (``Embedding`` then gives (N, T, size, C); a ``Reshape((-1, size * C))`` concatenates the
+    window's vectors). Indices carry no gradient: its backward returns None.
+    """
+
+    integer_input = True
+    cache = ("_shape",)
+
+    def __init__(self, size: int, pad: int = 0) -> None:
+        super().__init__()
+        self.size = check_int(size, "size", where="ContextWindow")
+        self.pad = check_int(pad, "pad", minimum=0, where="ContextWindow")
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] == 0:
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, time) indices")
+        n, t = x.shape
+        self._shape = (n, t, self.size)
+        padded = np.full((n, t + self.size - 1), self.pad, dtype=x.dtype)
+        padded[:, self.size - 1 :] = x
+        # window k of position t is padded[t + k]: a strided view, copied to a plain array
+        windows = np.lib.stride_tricks.sliding_window_view(padded, self.size, axis=1)
+        return np.ascontiguousarray(windows)
+
+    def backward(self, grad: np.ndarray | None) -> None:
+        (shape,) = self.cached()
+        if grad is not None and grad.shape != shape:  # None: an Embedding after it sends nothing back
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {shape}")
+        return None  # indices are not differentiable
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape, self.size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"size": self.size, "pad": self.pad}
