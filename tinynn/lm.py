@@ -181,19 +181,11 @@ def _optimizer_and_scheduler(args: argparse.Namespace, steps: int) -> tuple[Any,
     return optimizer, None, "epoch"
 
 
-def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
-    """``tinynn train --data names``: the run folder of :mod:`tinynn.runs`, a language model in it."""
+def _names_model(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path,
+                 steps: int) -> tuple[Any, Any, str]:
+    """The model a names run trains: the run's checkpoint on --resume (its id checked), else a new one
+    (and a new run's folder emptied of an older run's files); with its scheduler and step unit."""
     import tinynn as tn
-
-    if record is not None and record.get("status") == "finished":
-        print(f"{out}: this run finished all {args.epochs} epochs already; "
-              f"test loss: {record['test_loss']:.4f} nats per character")
-        return
-    tn.seed(args.seed)
-    train, test = load_names()
-    if args.limit is not None:
-        train = train[: args.limit]
-    (x, y), (x_test, y_test) = encode_names(train), encode_names(test)
 
     checkpoint = out / CHECKPOINT
     if record is not None and checkpoint.exists():
@@ -210,7 +202,6 @@ def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, recor
             net = build_net(args)
         except (ValueError, MemoryError, ImportError) as e:
             parser.error(f"cannot build --model {args.model}: {e}")
-        steps = args.epochs * -(-len(x) // args.batch_size)
         optimizer, scheduler, step_unit = _optimizer_and_scheduler(args, steps)
         model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
         model.run_id = record.get("run_id") if record is not None else new_run_id()
@@ -218,6 +209,26 @@ def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, recor
         if record is None:  # a new run: the previous run's files go first, so the folder never mixes two runs
             for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
+    return model, scheduler, step_unit
+
+
+def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
+    """``tinynn train --data names``: the run folder of :mod:`tinynn.runs`, a language model in it."""
+    import tinynn as tn
+
+    if record is not None and record.get("status") == "finished":
+        print(f"{out}: this run finished all {args.epochs} epochs already; "
+              f"test loss: {record['test_loss']:.4f} nats per character")
+        return
+    tn.seed(args.seed)
+    train, test = load_names()
+    if args.limit is not None:
+        train = train[: args.limit]
+    (x, y), (x_test, y_test) = encode_names(train), encode_names(test)
+
+    checkpoint = out / CHECKPOINT
+    steps = args.epochs * -(-len(x) // args.batch_size)
+    model, scheduler, step_unit = _names_model(args, parser, record, out, steps)
     status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": NAMES_DATA, "train_seconds": 0.0,
               "run_id": model.run_id,
               **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
