@@ -163,7 +163,8 @@ def _every_layer():
             (L.Conv2D(1, 2, 3), (4, 1, 5, 5)), (L.MaxPool2D(2), (4, 1, 4, 4)), (L.AvgPool2D(2), (4, 1, 4, 4)),
             (L.BatchNorm2d(3), (4, 3, 2, 2)), (L.RNN(3, 2), (4, 5, 3)), (L.LSTM(3, 2), (4, 5, 3)),
             (L.GRU(3, 2), (4, 5, 3)), (L.Embedding(3, 2), (4, 5)), (L.PositionalEmbedding(5, 3), (4, 5, 3)),
-            (L.LayerNorm(3), (4, 5, 3)), (L.MultiHeadAttention(4, 2, causal=True), (4, 5, 4))]  # fmt: skip
+            (L.LayerNorm(3), (4, 5, 3)), (L.MultiHeadAttention(4, 2, causal=True), (4, 5, 4)),
+            (L.PatchesToTokens(), (4, 3, 2, 2)), (L.TokenMean(), (4, 5, 3))]  # fmt: skip
 
 
 @pytest.mark.parametrize("layer, shape", _every_layer(), ids=lambda v: type(v).__name__ if hasattr(v, "params") else "")

@@ -14,9 +14,9 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding, PositionalEmbedding
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .pooling import AvgPool2D, MaxPool2D
+from .pooling import AvgPool2D, MaxPool2D, TokenMean
 from .recurrent import GRU, LSTM, RNN
-from .shape import Flatten, Reshape
+from .shape import Flatten, PatchesToTokens, Reshape
 
 __all__ = [
     "LAYERS",
@@ -36,6 +36,7 @@ __all__ = [
     "LeakyReLU",
     "MaxPool2D",
     "MultiHeadAttention",
+    "PatchesToTokens",
     "PositionalEmbedding",
     "RNN",
     "ReLU",
@@ -44,6 +45,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TokenMean",
     "from_config",
     "param_shapes",
     "register_layer",
