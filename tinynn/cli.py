@@ -212,6 +212,13 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         if args.scheduler == "cosine":
             steps = args.epochs * -(-len(x) // args.batch_size)
             scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
+        elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
+            steps = args.epochs * -(-len(x) // args.batch_size)
+            warm = max(1, steps // 10)
+            sched = tn.optim.lr_scheduler
+            warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
+            cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
+            scheduler, step_unit = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm]), "batch"
         elif args.scheduler == "step":
             milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
             scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)

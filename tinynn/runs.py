@@ -44,6 +44,9 @@ RUN_FILE, CHECKPOINT, HISTORY, CURVES = "run.json", "model.npz", "history.json",
 RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
 """The files of one run folder; a new run removes all of them before it writes any."""
 
+SCHEDULERS = ("none", "cosine", "warmup-cosine", "step")
+"""The learning-rate schedules ``--scheduler`` names (built in :mod:`tinynn.cli`)."""
+
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
                "batch_size", "val_size", "seed", "limit", "gradient_clip")  # fmt: skip
@@ -104,14 +107,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="sizes of the hidden layers (mlp only)")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
                         help="dropout probability after each hidden layer (0 = none; mlp only)")
-    parser.add_argument("--optimizer", choices=optimizers, default=d["optimizer"], help="optimizer")
+    parser.add_argument("--optimizer", choices=optimizers, default=None,
+                        help=f"optimizer [default: {d['optimizer']}{_model_defaults('optimizer')}]")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
                         help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
-    parser.add_argument("--weight-decay", type=float_in(0, 1), default=d["weight_decay"],
-                        help="weight decay (L2; decoupled for adamw)")
-    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=d["scheduler"],
+    parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
+                        help="weight decay (L2; decoupled for adamw) "
+                        f"[default: {d['weight_decay']:g}{_model_defaults('weight_decay')}]")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
-                        "step multiplies it by 0.1 at 50%% and 75%% of the epochs")
+                        "warmup-cosine first rises linearly from lr/100 to lr over the first tenth of the "
+                        "batches, then decays as cosine; step multiplies it by 0.1 at 50%% and 75%% of the "
+                        f"epochs [default: {d['scheduler']}{_model_defaults('scheduler')}]")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
@@ -130,12 +137,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _model_defaults(key: str) -> str:
     """``"; lstm: 0.002"``: the models whose default for ``key`` differs, for a --help line."""
-    return "".join(f"; {m}: {v[key]:g}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
+    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return "".join(f"; {m}: {show(v[key])}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
 
 
 def fill_model_defaults(args: argparse.Namespace) -> None:
     """Options the user left out (None) get the model's own default, else the general one."""
-    for key in ("lr", "epochs", "gradient_clip"):
+    for key in ("lr", "epochs", "gradient_clip", "optimizer", "weight_decay", "scheduler"):
         if getattr(args, key) is None:
             setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
 

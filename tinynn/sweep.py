@@ -578,7 +578,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--optimizer", nargs="+", choices=sorted(optim.OPTIMIZERS), default=None)
     g.add_argument("--lr", nargs="+", metavar="LR", type=runs.float_in(0, 10, lo_open=True), default=None)
     g.add_argument("--weight-decay", nargs="+", metavar="WD", type=runs.float_in(0, 1), default=None)
-    g.add_argument("--scheduler", nargs="+", choices=("none", "cosine", "step"), default=None)
+    g.add_argument("--scheduler", nargs="+", choices=runs.SCHEDULERS, default=None)
     g.add_argument("--epochs", nargs="+", metavar="N", type=runs.positive_int, default=None)
     g.add_argument("--batch-size", nargs="+", metavar="N", type=runs.positive_int, default=None)
     g.add_argument("--seed", nargs="+", metavar="S", type=runs.nonneg_int, default=None)
