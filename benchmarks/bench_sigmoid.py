@@ -28,7 +28,7 @@ class TanhSigmoid(Sigmoid):
     """The Sigmoid tinynn had before: same buffers and call overhead, the tanh formula."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self._scratch_array("out", x.shape, x.dtype)
+        s = self.scratch_array("out", x.shape, x.dtype)
         np.multiply(x, 0.5, out=s)
         np.tanh(s, out=s)
         s += 1
@@ -37,7 +37,7 @@ class TanhSigmoid(Sigmoid):
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        dx = self.scratch_array("dx", grad.shape, grad.dtype)
         np.subtract(1, self._s, out=dx)
         dx *= self._s
         dx *= grad

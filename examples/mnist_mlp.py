@@ -7,7 +7,7 @@
 Edit anything below: layer sizes, dropout, the optimizer, the schedule, the number of epochs.
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,12 @@ import numpy as np
 import tinynn as tn
 from tinynn.layers import Dense, Dropout, ReLU
 
-quick = "--quick" in sys.argv
+parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--quick", action="store_true", help="2 epochs on 3000 images (a smoke test)")
+parser.add_argument("--out", type=Path, default=Path("runs/mnist_mlp"),  # git ignores runs/
+                    help="folder for model.npz and curves.png (default: runs/mnist_mlp)")
+args = parser.parse_args()
+quick = args.quick
 tn.seed(0)  # one seed for init, shuffling and dropout: the run is reproducible
 
 # Images stay uint8 (47 MB instead of 188 MB); fit/evaluate scale each batch to [0, 1].
@@ -48,7 +53,7 @@ print(f"test accuracy: {scores['accuracy']:.4f}  (loss {scores['loss']:.4f})")
 predicted = model.predict(x_test).argmax(axis=1)
 print(tn.metrics.classification_report(y_test, predicted))
 
-out = Path(sys.argv[sys.argv.index("--out") + 1] if "--out" in sys.argv else "runs/mnist_mlp")  # git ignores runs/
+out = args.out
 out.mkdir(parents=True, exist_ok=True)
 model.save(out / "model.npz")  # reload with tn.Model.load(out / "model.npz")
 history.plot(out / "curves.png")

@@ -237,6 +237,6 @@ def test_fit_with_composite_schedulers_saves_and_resumes_them(tmp_path, kind):
     assert type(resumed.scheduler) is type(sched) and resumed.scheduler.get_config() == sched.get_config()
     resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=40, validation_data=(x, y), verbose=0)
     assert resumed.history.history["lr"] == full.history.history["lr"]
-    assert np.array_equal(resumed.net.params, full.net.params)
+    assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
     if kind == "plateau":
         assert len(set(full.history.history["lr"])) > 1  # the schedule did something

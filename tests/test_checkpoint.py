@@ -53,11 +53,27 @@ def rewrite(src, dst, drop=(), **replace):
 # --- round trip ----------------------------------------------------------------------------
 
 
+def test_format_3_files_load_with_their_state_renamed(trained, mnist_small, tmp_path):
+    """Format 3 named state by layer index only ("1.running_var"); its nets are flat."""
+    model, path = trained
+    with np.load(path, allow_pickle=False) as d:
+        arrays = {k.replace(".BatchNorm1d.", "."): d[k] for k in d.files}
+    assert "net_state/1.running_var" in arrays
+    arrays["tinynn_format"] = np.array("tinynn-checkpoint-3")
+    with open(tmp_path / "v3.npz", "wb") as f:
+        np.savez(f, **arrays)
+    back = tn.Model.load(tmp_path / "v3.npz")
+    for name, value in model.net.state().items():
+        np.testing.assert_array_equal(back.net.state()[name], value)
+    x = mnist_small[2]
+    np.testing.assert_array_equal(back.predict(x), model.predict(x))  # same numbers, same code
+
+
 def test_round_trip_restores_everything(trained, mnist_small):
     model, path = trained
     _, _, xt, _ = mnist_small
     loaded = tn.Model.load(path)
-    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))  # same parameters, same code path: bit for bit
     assert np.array_equal(loaded.net.params, model.net.params)
     for (k, a), (k2, b) in zip(model.net.state().items(), loaded.net.state().items(), strict=True):
         assert k == k2 and np.array_equal(a, b)
@@ -71,7 +87,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     assert loaded.epoch == 2
     assert loaded.history.epoch == [0, 1] and loaded.history.history == model.history.history
     with np.load(path, allow_pickle=False) as d:
-        assert str(d["tinynn_format"]) == "tinynn-checkpoint-3"
+        assert str(d["tinynn_format"]) == "tinynn-checkpoint-4"
         assert json.loads(str(d["net_config"])) == model.net.get_config()
         assert json.loads(str(d["optim_config"])) == {
             "type": "Adam", "config": model.optimizer.get_config(), "decay_mask": False
@@ -116,10 +132,10 @@ def test_custom_optimizer_needs_override(mnist_small, tmp_path):
     model = tn.Model(tn.Net([Dense(784, 10)]), SoftmaxCrossEntropy(), MySGD())
     model.fit(x[:200], y[:200], verbose=0)
     path = model.save(tmp_path / "custom.npz")
-    with pytest.raises(ValueError, match=r"'MySGD' is not a tinynn optimizer.*optimizer="):
+    with pytest.raises(ValueError, match=r"'MySGD' is not a registered optimizer.*optimizer="):
         tn.Model.load(path)
     loaded = tn.Model.load(path, optimizer=MySGD())
-    assert np.array_equal(loaded.predict(xt), model.predict(xt))
+    assert np.array_equal(loaded.predict(xt), model.predict(xt))  # same parameters, same code path: bit for bit
     # an optimizer of another class starts fresh
     fresh = tn.Model.load(path, optimizer=tn.optim.SGD(lr=0.5))
     assert fresh.optimizer.lr == 0.5 and fresh.optimizer.t == 0
@@ -191,13 +207,13 @@ def test_missing_file(tmp_path):
         (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
         (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
         (lambda p, good: rewrite(good, p, net_state__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
-        (lambda p, good: rewrite(good, p, drop=["net_state/1.running_var"]), "does not match"),
+        (lambda p, good: rewrite(good, p, drop=["net_state/1.BatchNorm1d.running_var"]), "does not match"),
         (lambda p, good: rewrite(good, p, optim_state__m=np.zeros(5, np.float32)), "optimizer state 'm'"),
         (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope", "config": {}}')), "unknown loss"),
         (lambda p, good: rewrite(good, p, optim_config=np.array('{"type": "Lion", "config": {}, "decay_mask": false}')),
-         "'Lion' is not a tinynn optimizer"),
+         "'Lion' is not a registered optimizer"),
         (lambda p, good: rewrite(good, p, sched_config=np.array('{"type": "Warp", "config": {}}')),
-         "'Warp' is not a tinynn scheduler"),
+         "'Warp' is not a registered scheduler"),
         (lambda p, good: rewrite(good, p, training=np.array('{"epoch": [1, 2]}')), "'training' should have"),
     ],
     ids=[
@@ -266,7 +282,7 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
     history = resumed.fit(x, y, epochs=4, initial_epoch=resumed.epoch, batch_size=100,
                           validation_data=(xt, yt), verbose=0)  # fmt: skip
     assert history.epoch == [0, 1, 2, 3]  # the history covers the whole run
-    assert np.array_equal(resumed.net.params, full.net.params)
+    assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
     for a, b in zip(resumed.net.state().values(), full.net.state().values(), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(resumed.optimizer.state["m"], full.optimizer.state["m"])

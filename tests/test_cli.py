@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -73,11 +74,20 @@ def test_help_explains_every_flag():
     assert train.returncode == 0
     for flag in ("--hidden", "--dropout", "--optimizer", "--lr", "--weight-decay", "--scheduler", "--epochs",
                  "--batch-size", "--val-size", "--seed", "--data", "--limit", "--out", "--quiet", "--resume",
-                 "--overwrite"):  # fmt: skip
+                 "--overwrite", "--random-shift", "--gradient-clip"):  # fmt: skip
         assert flag in train.stdout, flag
     assert "default: 10" in train.stdout  # defaults are shown
+    # ... each once: one "(default: ...)" per option, none saying "None" (a default a model fills in is stated
+    # by the option's own help, with the models that have their own)
+    options = re.split(r"\n  (?=-)", train.stdout.split("\noptions:\n")[1])
+    assert len(options) >= 19  # -h and every option
+    for option in options:
+        assert option.count("default") <= 1 and "None" not in option, option
+    text = " ".join(train.stdout.split())
+    assert "--lr LR learning rate, > 0 (default: 0.001;" in text
+    assert "--epochs EPOCHS number of epochs (default: 10" in text
     evaluate = run("evaluate", "--help")
-    assert evaluate.returncode == 0 and "MODEL" in evaluate.stdout
+    assert evaluate.returncode == 0 and "MODEL" in evaluate.stdout and "None" not in evaluate.stdout
 
 
 @pytest.mark.parametrize(

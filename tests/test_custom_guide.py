@@ -24,9 +24,9 @@ CLASSES = ("ELU", "GaussianNoise", "LowRankDense", "NAdam")
 def guide(tmp_path_factory: pytest.TempPathFactory):
     """The namespace of docs/custom.md's blocks up to (not including) the MNIST run."""
     blocks = re.findall(r"^```python\n(.*?)^```", GUIDE.read_text(encoding="utf-8"), re.MULTILINE | re.DOTALL)
-    registries = (tn.layers.LAYERS, tn.optim.lr_scheduler.SCHEDULERS)
+    registries = (tn.layers.LAYERS, tn.losses.LOSSES, tn.optim.OPTIMIZERS, tn.optim.lr_scheduler.SCHEDULERS)
     saved = [dict(r) for r in registries]
-    for name in CLASSES:  # a page run earlier in this process registered its own classes
+    for name in (*CLASSES, "MLPBlock"):  # a page run earlier in this process registered its own classes
         tn.layers.LAYERS.pop(name, None)
     namespace: dict = {"__name__": "__guide__"}
     mp = pytest.MonkeyPatch()
@@ -139,5 +139,5 @@ def test_resume_with_weight_decay_and_a_batch_schedule_is_exact(guide, tmp_path,
     resumed.optimizer.lr = resumed.scheduler.get_last_lr()
     assert resumed.optimizer.lr == half.optimizer.lr
     fit(resumed, 3, initial_epoch=stop)
-    assert np.array_equal(resumed.net.params, full.net.params)
+    assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
     assert resumed.history.history["val_loss"] == full.history.history["val_loss"]

@@ -67,6 +67,22 @@ def test_example_writes_pngs(script: str, tmp_path: Path) -> None:
         check_png(tmp_path / name)
     if script == "compare_optimizers.py":
         check_table(tmp_path / "compare_optimizers.md", result.stdout)
+    if script == "mnist_cnn.py":
+        check_same_run_as_the_cli(result.stdout, tmp_path)
+
+
+def check_same_run_as_the_cli(stdout: str, tmp_path: Path) -> None:
+    """mnist_cnn.py --quick trains `tinynn train --model cnn --epochs 1 --limit 1024`: the same recipe
+    (optimizer, lr, schedule, batch size, shifts, seed, validation split), so the same code path runs
+    twice and prints the same test accuracy and loss, digit for digit."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "tinynn", "train", "--model", "cnn", "--epochs", "1", "--limit", "1024",
+         "--out", str(tmp_path / "run"), "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr[-2000:]
+    (result,) = [line for line in cli.stdout.splitlines() if line.startswith("test accuracy:")]
+    assert result in stdout.splitlines(), f"the CLI printed {result!r}; the example printed:\n{stdout[-1500:]}"
 
 
 def test_make_figures_covers_the_examples() -> None:
@@ -91,3 +107,26 @@ def check_table(path: Path, stdout: str) -> None:
         assert f"| {name} " in table, f"no row for {name} in compare_optimizers.md"
     assert "|---" in table or "| ---" in table or "|:--" in table
     assert table.strip().splitlines()[-1] in stdout, "the table should also be printed"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_example_help_exits_without_running(script: str, tmp_path: Path) -> None:
+    """--help prints the options and exits 0: no data loaded, no training, no file written."""
+    result = subprocess.run([sys.executable, str(EXAMPLES / script), "--help"], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, env={**os.environ, "MPLBACKEND": "Agg"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("usage:") and "--out" in result.stdout and "--quick" in result.stdout
+    assert "Epoch" not in result.stdout and "accuracy:" not in result.stdout, "--help started a run"
+    assert list(tmp_path.iterdir()) == [], "--help wrote files"
+
+
+def test_mnist_mlp_quick_writes_the_model_and_curves(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(EXAMPLES / "mnist_mlp.py"), "--quick", "--out", str(tmp_path / "o")],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "MPLBACKEND": "Agg"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Epoch 2/2" in result.stdout and "test accuracy:" in result.stdout
+    check_png(tmp_path / "o" / "curves.png")
+    import tinynn as tn
+
+    assert tn.Model.load(tmp_path / "o" / "model.npz", restore_rng=False).epoch == 2

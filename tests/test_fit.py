@@ -58,7 +58,9 @@ def test_train_accuracy_comes_from_the_batch_predictions(mnist):
     model = mlp(optimizer="sgd", lr=0.0)
     h = model.fit(x[:700], y[:700], epochs=1, batch_size=64, verbose=0)
     ref = model.evaluate(x[:700], y[:700])
-    assert h.history["accuracy"][0] == ref["accuracy"]
+    # Batches of 64 against evaluate's one batch: BLAS may round the logits differently (another
+    # kernel), which can flip the argmax of a near-tie; one image is the most that may change.
+    assert h.history["accuracy"][0] == pytest.approx(ref["accuracy"], abs=1.01 / 700)
     assert h.history["loss"][0] == pytest.approx(ref["loss"], rel=1e-5)
 
 
@@ -127,6 +129,16 @@ def test_divergence_raises_clear_error(mnist, loss):
     assert model.epoch == 0  # no epoch was recorded as completed
 
 
+def test_a_loss_error_on_finite_predictions_is_not_divergence():
+    """Divergence is read from the values: bad labels raise the loss's own ValueError."""
+    tn.seed(0)
+    model = tn.Model(tn.Net([Dense(3, 4)]), SoftmaxCrossEntropy(), tn.optim.SGD(lr=0.1))
+    x, y = np.ones((8, 3), np.float32), np.full(8, 7)  # class 7 of 4
+    with pytest.raises(ValueError, match="SoftmaxCrossEntropy") as info:
+        model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert not isinstance(info.value, TrainingDiverged)
+
+
 def test_nan_parameters_after_the_last_step_are_caught(mnist):
     """Even when no later forward pass would notice, fit never returns NaN parameters silently."""
     (x, y), _ = mnist
@@ -172,6 +184,7 @@ def test_uint8_input_matches_float_input(mnist):
     a.fit(x[:600], y[:600], epochs=2, batch_size=64, verbose=0)
     tn.seed(5)
     b.fit(xf, y[:600], epochs=2, batch_size=64, verbose=0)
+    # Bit for bit: uint8 is converted to the same float32 values first, then the same code path runs.
     assert np.array_equal(a.net.params, b.net.params)
     xtf = xt[:300].astype(np.float32) / np.float32(255)
     assert np.array_equal(a.predict(xt[:300]), a.predict(xtf))
@@ -186,9 +199,10 @@ def test_evaluate_batches_and_restores_mode(mnist):
     whole = model.evaluate(xt[:1000], yt[:1000], batch_size=1000)
     small = model.evaluate(xt[:1000], yt[:1000], batch_size=33)
     assert model.net.training  # mode restored
-    assert whole["accuracy"] == small["accuracy"]
+    # Other batch sizes round differently (BLAS kernels): a near-tie's argmax may flip, one image at most.
+    assert whole["accuracy"] == pytest.approx(small["accuracy"], abs=1.01 / 1000)
     assert whole["loss"] == pytest.approx(small["loss"], rel=1e-5)
-    assert whole["accuracy"] == tn.metrics.accuracy(model.predict(xt[:1000]), yt[:1000])
+    assert whole["accuracy"] == pytest.approx(tn.metrics.accuracy(model.predict(xt[:1000]), yt[:1000]), abs=1.01 / 1000)
     model.net.eval()
     model.evaluate(xt[:10], yt[:10])
     assert not model.net.training

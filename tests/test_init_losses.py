@@ -63,6 +63,101 @@ def test_dense_default_is_he_uniform_with_zero_bias():
     assert np.abs(d.params["w"]).max() <= math.sqrt(6 / 600)
 
 
+# --- every initializer on every layer's weight layout -----------------------------------------
+# Each weight has >= 100k entries: the sample std of n draws is off by ~0.5/sqrt(n) = 0.16% (one
+# standard error, uniform or normal), so a 2% tolerance is > 10 standard errors and the seed is fixed.
+# In each layout fan_in != fan_out by a factor >= 4, so swapping the fans moves He's std by >= 2x.
+
+def dense_layout(init):  # w (in, out), x @ w
+    layer = tn.layers.Dense(800, 200, w_init=init)
+    return layer.params["w"], (800, 200)
+
+
+def conv_layout(init):  # w (out, in, kh, kw) = (40, 200, 5, 3); torch's fans: in*kh*kw, out*kh*kw
+    layer = tn.layers.Conv2D(200, 40, (5, 3), w_init=init)
+    assert layer.params["w"].shape == (40, 200, 5, 3)
+    return layer.params["w"], (200 * 15, 40 * 15)
+
+
+LAYOUTS = {"Dense": dense_layout, "Conv2D": conv_layout}
+FORMULAS = {  # name -> (std, bound of a uniform init or None) from (fan_in, fan_out)
+    "he_uniform": lambda i, o: (math.sqrt(2 / i), math.sqrt(6 / i)),
+    "kaiming_uniform": lambda i, o: (math.sqrt(2 / i), math.sqrt(6 / i)),
+    "he_normal": lambda i, o: (math.sqrt(2 / i), None),
+    "kaiming_normal": lambda i, o: (math.sqrt(2 / i), None),
+    "xavier_uniform": lambda i, o: (math.sqrt(2 / (i + o)), math.sqrt(6 / (i + o))),
+    "glorot_uniform": lambda i, o: (math.sqrt(2 / (i + o)), math.sqrt(6 / (i + o))),
+    "xavier_normal": lambda i, o: (math.sqrt(2 / (i + o)), None),
+    "glorot_normal": lambda i, o: (math.sqrt(2 / (i + o)), None),
+}
+
+
+def check_stats(w: np.ndarray, std: float, bound: float | None) -> None:
+    assert w.size >= 100_000
+    assert w.std() == pytest.approx(std, rel=0.02)
+    assert abs(w.mean()) < 0.02 * std  # the standard error of the mean is std/sqrt(n) < 0.004 std
+    if bound is not None:  # U(-a, a): nothing beyond a, and 100k draws come within 1% of it
+        assert np.abs(w).max() <= bound and np.abs(w).max() > 0.99 * bound
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("name", sorted(FORMULAS))
+def test_every_initializer_on_every_layout(name, layout):
+    tn.seed(0)
+    w, (fan_in, fan_out) = LAYOUTS[layout](name)
+    check_stats(w, *FORMULAS[name](fan_in, fan_out))
+
+
+def test_conv_default_init_uses_in_channels_times_kernel():
+    """Conv2D(1, 6, 5): he_uniform with fan_in 1*5*5 = 25, std sqrt(2/25) = 0.283 (not 6*25's 0.115)."""
+    tn.seed(0)
+    w = np.concatenate([tn.layers.Conv2D(1, 6, 5).params["w"].ravel() for _ in range(700)])  # 105k draws
+    check_stats(w, math.sqrt(2 / 25), math.sqrt(6 / 25))
+
+
+def test_layers_tell_the_initializer_their_fans():
+    seen = []
+
+    def record(shape, dtype, fans):
+        seen.append((shape, fans))
+        return np.zeros(shape, dtype)
+
+    tn.layers.Dense(3, 4, w_init=record, b_init=record)
+    tn.layers.Conv2D(2, 5, (3, 4), w_init=record, b_init=record)
+    assert seen == [((3, 4), (3, 4)), ((4,), (3, 4)), ((5, 2, 3, 4), (24, 60)), ((5,), (24, 60))]
+
+
+def test_bias_init_gets_the_weights_fans():
+    """With the weight's fans, he_uniform(gain=1/sqrt(3)) is torch's default bias U(+-1/sqrt(fan_in))."""
+    tn.seed(0)
+    conv = tn.layers.Conv2D(8, 100_000, (2, 2), b_init=tn.init.he_uniform(gain=1 / math.sqrt(3)))
+    check_stats(conv.params["b"], 1 / math.sqrt(3 * 32), 1 / math.sqrt(32))
+
+
+def test_a_shape_without_fans_is_refused():
+    with pytest.raises(ValueError, match="fans"):
+        tn.init.he_normal()((4, 3, 2, 2), np.float32)
+    with pytest.raises(ValueError, match="fans"):
+        tn.init.xavier_uniform()((3, 3), np.float32, (0, 3))
+    w = tn.init.he_normal()((4, 3, 2, 2), np.float32, (12, 16))  # the layer says
+    assert w.shape == (4, 3, 2, 2)
+
+
+@pytest.mark.parametrize("cls, size", [("RNN", (400, 256)), ("LSTM", (200, 128)), ("GRU", (200, 160))])
+def test_recurrent_init_is_torchs(cls, size):
+    """RNN/LSTM/GRU draw every weight and bias from U(-1/sqrt(H), 1/sqrt(H)), as torch does, stored
+    transposed from torch's (G*H, in) to the x @ w layout (in, G*H)."""
+    tn.seed(0)
+    layer = getattr(tn.layers, cls)(*size)
+    n_in, h = size
+    gh = layer.gates * h
+    assert layer.params["w_x"].shape == (n_in, gh) and layer.params["w_h"].shape == (h, gh)
+    every = np.concatenate([p.ravel() for p in layer.params.values()])
+    check_stats(every, 1 / math.sqrt(3 * h), 1 / math.sqrt(h))
+    for name in ("w_x", "w_h"):  # each one alone: >= 20k draws, std within 5% (> 7 standard errors)
+        assert layer.params[name].std() == pytest.approx(1 / math.sqrt(3 * h), rel=0.05)
+
+
 r = np.random.default_rng(0)
 P = r.standard_normal((6, 4))
 T = r.standard_normal((6, 4))

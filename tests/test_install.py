@@ -60,3 +60,39 @@ def test_installed_wheel_loads_mnist_from_any_directory(wheel, tmp_path):
     assert Path(folder) == site / "tinynn" / "data" / "bundled" / "mnist"
     assert sizes == "60000 10000"
     assert names == "31033 1000"
+
+
+def test_ci_runs_readme_test_command_and_the_suite_under_both_thread_counts(tmp_path):
+    """.ci/run: README's command verbatim, then the suite with the other OMP_NUM_THREADS; any failure fails CI.
+
+    Run with stand-ins for python3, pip, python and ruff that record what they were asked and fail on request."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    command = 'pip install -e ".[test,ray]" && python -m pytest -q'
+    assert f"```bash\n{command}\n```" in readme and command in (ROOT / ".ci" / "run").read_text()
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    # Each stand-in logs its command line and fails if that line contains $FAIL.
+    stub = ('#!/bin/sh\nline="$(basename "$0") $* threads=${OMP_NUM_THREADS:-unset}"\necho "$line" >> "$LOG"\n'
+            'case "$line" in *"$FAIL"*) exit 1;; esac\n')
+    (bin_ / "python3").write_text(stub + 'mkdir -p .venv-ci/bin && : > .venv-ci/bin/activate\n')
+    for name in ("pip", "python", "ruff"):
+        (bin_ / name).write_text(stub)
+    for path in bin_.iterdir():
+        path.chmod(0o755)
+
+    def ci(threads, fail=""):
+        log = tmp_path / "log"
+        log.unlink(missing_ok=True)
+        env = {"PATH": f"{bin_}:/usr/bin:/bin", "LOG": str(log), "FAIL": fail or "no such line"}
+        if threads:
+            env["OMP_NUM_THREADS"] = threads
+        rc = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True).returncode
+        return rc, [line for line in log.read_text().splitlines() if "pytest" in line]
+
+    assert ci(None) == (0, ["python -m pytest -q threads=unset", "python -m pytest -q threads=1"])
+    assert ci("1") == (0, ["python -m pytest -q threads=1", "python -m pytest -q threads=2"])
+    assert ci(None, fail="pytest -q threads=1")[0] != 0  # the second run fails: CI fails
+    assert ci("1", fail="pytest -q threads=1") == (1, ["python -m pytest -q threads=1"])  # the first: CI stops
+    assert ci(None, fail="pip install -e")[0] != 0  # a failed install fails CI too

@@ -29,7 +29,7 @@ def test_train_step_equals_forward_backward_apply():
         loss_a, grads = a.backward(preds, y)
         a.apply_grads(grads)
         loss_b = b.train_step(x, y)
-        assert loss_a == loss_b
+        assert loss_a == loss_b  # bit for bit: train_step runs these very calls
     assert np.array_equal(a.net.params, b.net.params)
 
 
@@ -90,7 +90,9 @@ def test_predict_is_batched_eval_and_restores_mode():
     x, _ = blobs(50)
     out = model.predict(x, batch_size=7)
     assert out.shape == (50, 3)
-    assert np.array_equal(out, model.predict(x, batch_size=50))  # dropout off, batching invisible
+    # Dropout off, batching invisible up to rounding: BLAS may take another kernel for another batch
+    # size (the 1-row tail batch here), so the two agree to float32 precision, not bit for bit.
+    np.testing.assert_allclose(out, model.predict(x, batch_size=50), rtol=1e-5, atol=1e-6)
     assert net.training
 
 

@@ -99,7 +99,7 @@ def train(seed, steps=5):
 
 def test_same_seed_bit_identical_parameters():
     a, b = train(0), train(0)
-    assert np.array_equal(a, b)
+    assert np.array_equal(a, b)  # same seed, same code path: bit for bit
     assert not np.array_equal(a, train(1))
 
 
@@ -122,7 +122,7 @@ def test_smaller_last_batch_then_full_batch_again():
     part = net.forward(x[:5])
     again = net.forward(x)
     assert np.allclose(part, full[:5], atol=1e-6)
-    assert np.array_equal(again, full)
+    assert np.array_equal(again, full)  # bit for bit: the same batch through the same code path twice
 
 
 def test_train_eval_modes():

@@ -29,9 +29,9 @@ def test_split_forward_backward_match_one_thread(workers, rows):
     np.testing.assert_array_equal(one.params, split.params)
     x = np.random.default_rng(1).standard_normal((rows, 12))
     g = np.random.default_rng(2).standard_normal((rows, 3))
-    np.testing.assert_allclose(split.forward(x), one.forward(x), rtol=1e-12)
+    np.testing.assert_allclose(split.forward(x), one.forward(x), rtol=1e-12, atol=1e-14)
     dx_split, dx_one = split.backward(g, input_grad=True), one.backward(g, input_grad=True)
-    np.testing.assert_allclose(dx_split, dx_one, rtol=1e-12)
+    np.testing.assert_allclose(dx_split, dx_one, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(split.grads, one.grads, rtol=1e-10, atol=1e-12)
     # and again with a different batch size: buffers and the gradient sum start afresh
     split.forward(x[:5]), one.forward(x[:5])
@@ -100,7 +100,7 @@ def test_sharded_step_is_bit_identical(make, workers):
         g = rng.standard_normal(1001).astype(np.float32)
         one.step(p1, g)
         parallel.optimizer_step(sharded, p2, g, workers)
-        np.testing.assert_array_equal(p1, p2)
+        np.testing.assert_array_equal(p1, p2)  # bit for bit: elementwise, each element sees the same operations
     assert sharded.t == one.t == 5
     for name, value in one.state_dict().items():
         np.testing.assert_array_equal(value, sharded.state_dict()[name])
@@ -121,6 +121,46 @@ def test_an_optimizer_that_is_not_elementwise_steps_whole():
     for _ in range(3):
         parallel.optimizer_step(opt, p, g, 2)
     assert seen == [100, 100, 100]
+
+
+class GlobalNorm(optim.SGD):
+    """SGD on the gradient scaled to unit global norm: one coordinate's step depends on all of them."""
+
+    def compute_step(self, g, out):
+        np.multiply(g, self.lr / float(np.linalg.norm(g)), out=out)
+
+
+def test_elementwise_is_declared_not_inherited():
+    assert all(cls.is_elementwise() for cls in tn.optim.OPTIMIZERS.values())
+    assert not GlobalNorm.is_elementwise()  # overrides compute_step without declaring anything
+    assert not optim.Optimizer.is_elementwise()
+
+    class Declared(GlobalNorm):
+        elementwise = True  # a (false) claim, but an explicit one: trusted
+
+    class Renamed(optim.Adam):  # only defaults change: the math is Adam's, the claim stands
+        def __init__(self, lr=0.5):
+            super().__init__(lr=lr)
+
+    assert Declared.is_elementwise() and Renamed.is_elementwise()
+    with pytest.raises(TypeError, match="not elementwise"):
+        GlobalNorm(lr=0.1).shard(np.zeros(4, np.float32), slice(0, 2))
+
+
+def test_a_global_norm_optimizer_under_two_workers_equals_one():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((128, 12)).astype(np.float32)
+    y = (x[:, :3].argmax(1)).astype(np.int64)
+    params = {}
+    for workers in (1, 2):
+        tn.seed(2)
+        net = mlp(workers, np.float32)
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), GlobalNorm(lr=0.05))
+        model.fit(x, y, epochs=2, batch_size=64, verbose=0, shuffle=False)
+        params[workers] = net.params.copy()
+    # Only the rounding of the chunks' gradient sums differs (float32); sharded, each half would be
+    # scaled by its own norm and the parameters would drift far beyond this tolerance.
+    np.testing.assert_allclose(params[2], params[1], rtol=1e-5, atol=1e-6)
 
 
 def test_an_error_in_a_worker_reaches_the_caller():

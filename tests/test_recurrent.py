@@ -89,7 +89,7 @@ def test_split_parameters_give_the_same_gradients() -> None:
         want = {k: v.copy() for k, v in layer.grads.items()}
         layer.params = {k: v.copy() for k, v in layer.params.items()}  # four separate arrays
         layer.grads = {k: np.zeros_like(v) for k, v in layer.grads.items()}
-        np.testing.assert_array_equal(layer.forward(x), y)
+        np.testing.assert_array_equal(layer.forward(x), y)  # bit for bit: the same matrix, the same products
         layer.backward(r)
         for k in want:
             np.testing.assert_allclose(layer.grads[k], want[k], rtol=1e-12, atol=1e-14)
@@ -171,7 +171,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     model.save(tmp_path / "m.npz")
     loaded = tn.Model.load(tmp_path / "m.npz")
     assert [repr(a) for a in loaded.net.layers] == [repr(b) for b in net.layers]
-    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))  # same parameters, same code path: bit for bit
 
 
 def test_cli_lstm_defaults() -> None:

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,7 +55,7 @@ def params(folder) -> np.ndarray:
 # --- resume -----------------------------------------------------------------------------------
 
 CASES = [  # every optimizer, every scheduler, every net of the zoo
-    *[(opt, sched, "mlp") for opt, sched in zip(sorted(tn.optim.OPTIMIZERS), itertools.cycle(["cosine", "step"]))],
+    *[(opt, sched, "mlp") for opt, sched in zip(tn.optim.names(), itertools.cycle(["cosine", "step"]))],
     *[("sgdm", sched, "mlp") for sched in ("cosine", "step", "none")],
     *[("adam", "cosine", model) for model in sorted(zoo.NETS) if model != "mlp"],
 ]
@@ -81,7 +81,7 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, monkeypatch, 
     tn.seed(12345)  # resume must not depend on the state the process happens to be in
     assert train("--resume", str(tmp_path / "cut")) == 0
     assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))
-    full = json.loads((tmp_path / "full" / "history.json").read_text())
+    full = json.loads((tmp_path / "full" / "history.json").read_text())  # resume: the same code path runs, bit for bit
     cut = json.loads((tmp_path / "cut" / "history.json").read_text())
     assert cut["epoch"] == full["epoch"] == [0, 1, 2, 3]
     for key in ("loss", "val_loss", "val_accuracy", "lr"):
@@ -102,7 +102,7 @@ def test_interrupt_in_the_first_epoch_then_resume_starts_over(tmp_path, monkeypa
     assert not (tmp_path / "cut" / "model.npz").exists()
     assert train("--resume", str(tmp_path / "cut")) == 0
     assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))
-
+  # resume: bit for bit
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path, capsys):
     assert train(*SMALL, "--epochs", "1", "--out", str(tmp_path)) == 0
@@ -184,14 +184,35 @@ def test_a_folder_never_mixes_two_runs(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "history.json").read_text())["epoch"] == []
 
 
-def test_a_real_ctrl_c_saves_and_says_how_to_continue(tmp_path):
+def test_the_main_job_runs_again_as_written(tmp_path, monkeypatch, capsys):
+    """README's `tinynn train` (no --out) twice: each run gets a fresh folder, runs/mnist then runs/mnist-2;
+    --overwrite without --out replaces runs/mnist; a folder named with --out is still refused."""
+    monkeypatch.chdir(tmp_path)
+    runs = tmp_path / "runs"
+    assert train(*SMALL, "--epochs", "1") == 0
+    first = (runs / "mnist" / "model.npz").read_bytes()
+    assert train(*SMALL, "--epochs", "1", "--seed", "3") == 0
+    assert train(*SMALL, "--epochs", "1", "--seed", "4") == 0
+    assert sorted(p.name for p in runs.iterdir()) == ["mnist", "mnist-2", "mnist-3"]
+    assert (runs / "mnist" / "model.npz").read_bytes() == first  # the first run is untouched
+    assert [cli.read_run(runs / n)["options"]["seed"] for n in ("mnist", "mnist-2", "mnist-3")] == [0, 3, 4]
+    assert train(*SMALL, "--epochs", "1", "--seed", "5", "--overwrite") == 0
+    assert cli.read_run(runs / "mnist")["options"]["seed"] == 5 and not (runs / "mnist-4").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        train(*SMALL, "--epochs", "1", "--out", "runs/mnist-2")
+    assert e.value.code == 2 and "holds another run" in capsys.readouterr().err
+    assert train("--resume", "runs/mnist-2") == 0  # finished already: says so, changes nothing
+    assert cli.free_run_folder("runs/mnist") == Path("runs/mnist-4")
+
+
+def test_a_real_ctrl_c_saves_and_says_how_to_continue(tmp_path, hold_after_first_checkpoint):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "tinynn", "train", "--limit", "6000", "--hidden", "256", "--epochs", "40",
            "--out", str(out), "--quiet"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not (out / "model.npz").exists() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    env, wait_until_held = hold_after_first_checkpoint  # Ctrl-C once epoch 1 is saved: no race with the run
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    wait_until_held(proc)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr

@@ -5,13 +5,13 @@ This module knows nets, losses, optimizers and schedulers, never ``Model``: it w
 
 Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is text)::
 
-    tinynn_format     "tinynn-checkpoint-3"          marker + version, checked first
-    net_config        JSON of Net.get_config()        the architecture
+    tinynn_format     "tinynn-checkpoint-4"          marker + version, checked first
+    net_config        JSON of Net.get_config()        the architecture (blocks nest their layers)
     params            the net's flat parameter vector
-    net_state/<name>  Net.state() arrays               (batch-norm running statistics)
+    net_state/<name>  Net.state() arrays, named by path ("1.BatchNorm1d.running_var")
     loss_config       JSON {"type": ..., "config": Loss.get_config()}
     optim_config      JSON {"type": ..., "config": Optimizer.get_config(), "decay_mask": bool}
-                      (config null: a custom optimizer)
+                      (config null: an optimizer without get_config, to be passed to load)
     optim_state/<key> Optimizer.state_dict(): "t" and every state entry (arrays and scalars)
     optim_decay_mask  the optimizer's decay_mask             (present exactly when "decay_mask" is true)
     sched_config      JSON {"type": ..., "config": LRScheduler.get_config()}, or null: no scheduler
@@ -27,6 +27,10 @@ count the ``net_config`` implies (``Net.config_params``, no layer built) is chec
 every value passes the rules of the constructor that made it. Every problem (foreign file,
 missing or unknown entry, wrong shape, bad value, truncated bytes) is a ``ValueError`` naming
 the file and what is wrong.
+
+Every ``type`` names a class in the registry of its kind (:mod:`tinynn.registry`): a custom
+layer, loss, optimizer or scheduler loads once it is registered. Format 3 (flat nets, state named
+``"1.running_var"``) is still read: its state names are given their layer's type.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ from .history import History
 from .net import Net
 from .optim import lr_scheduler
 
-FORMAT = "tinynn-checkpoint-3"
+FORMAT = "tinynn-checkpoint-4"
+_OLD_FORMAT = "tinynn-checkpoint-3"  # net_state/<i>.<name>: read, renamed to <i>.<Type>.<name>
 _TEXTS = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_config", "training", "rng_state")
 _REQUIRED = (*_TEXTS, "params")
 _GROUPS = ("net_state/", "optim_state/", "sched_state/")
@@ -178,7 +183,8 @@ class _Reader:
             if "tinynn_format" not in self.names:
                 raise self.error("not a tinynn checkpoint (no 'tinynn_format' marker)")
             marker = self.text("tinynn_format", max_bytes=1024)
-            if marker != FORMAT:
+            self.old_format = marker == _OLD_FORMAT
+            if marker != FORMAT and not self.old_format:
                 raise self.error(f"unsupported checkpoint format {marker!r} (this tinynn reads {FORMAT!r})")
             known = (*_REQUIRED, "optim_decay_mask")
             unknown = [k for k in self.names if k not in known and not k.startswith(_GROUPS)]
@@ -329,11 +335,22 @@ def _net(r: _Reader) -> Net:
     net.params[...] = params
     own = net.state()
     names = {k.removeprefix("net_state/") for k in r.names if k.startswith("net_state/")}
+    rename = (lambda n: _v3_state_name(n, net)) if r.old_format else (lambda n: n)
+    names = {rename(n) for n in names}
     if names != set(own):
         raise r.error(f"layer state does not match the net: expected {sorted(own)}, got {sorted(names)}")
     with r.reading("layer state"):
-        net.load_state(r.group("net_state/", max_bytes=max((a.nbytes for a in own.values()), default=0)))
+        state = r.group("net_state/", max_bytes=max((a.nbytes for a in own.values()), default=0))
+        net.load_state({rename(k): v for k, v in state.items()})
     return net
+
+
+def _v3_state_name(name: str, net: Net) -> str:
+    """Format 3's ``"1.running_var"`` as format 4 names it, ``"1.BatchNorm1d.running_var"`` (its nets are flat)."""
+    i, _, rest = name.partition(".")
+    if not (i.isdigit() and int(i) < len(net.layers)):
+        return name  # not a state name of this net: refused by the name check
+    return f"{i}.{type(net.layers[int(i)]).__name__}.{rest}"
 
 
 def _training(r: _Reader) -> tuple[int, str, float | None, History]:
@@ -349,9 +366,6 @@ def _training(r: _Reader) -> tuple[int, str, float | None, History]:
     return epoch, scheduler_step, clip, history
 
 
-_TINYNN_OPTIMIZERS = {cls.__name__: cls for cls in optim.OPTIMIZERS.values()}
-
-
 def _optimizer(r: _Reader, given: Any, net: Net) -> Any:
     name, config, whole = r.typed("optim_config", extra=("decay_mask",))
     has_mask = whole["decay_mask"]
@@ -365,11 +379,11 @@ def _optimizer(r: _Reader, given: Any, net: Net) -> Any:
         if type(given).__name__ == name and callable(getattr(given, "load_state_dict", None)):
             _load_optim_state(r, given, state, net)
         return given
-    cls = _TINYNN_OPTIMIZERS.get(name)
+    cls = optim.OPTIMIZERS.get(name)
     if cls is None or config is None:
         raise r.error(
-            f"optimizer class {name!r} is not a tinynn optimizer; pass it yourself: "
-            f"Model.load(path, optimizer={name}(...))"
+            f"optimizer class {name!r} is not a registered optimizer; register it "
+            f"(@tn.optim.register_optimizer) or pass one: Model.load(path, optimizer={name}(...))"
         )
     with r.reading("optimizer config in 'optim_config'"):
         if not isinstance(config, dict):
@@ -409,7 +423,10 @@ def _scheduler(r: _Reader, optimizer: Any, scheduler_step: str, set_lr: bool) ->
     name, config, _ = r.typed("sched_config")
     cls = lr_scheduler.SCHEDULERS.get(name)
     if cls is None:
-        raise r.error(f"scheduler class {name!r} is not a tinynn scheduler")
+        raise r.error(
+            f"scheduler class {name!r} is not a registered scheduler (register it: @tn.optim.lr_scheduler."
+            "register_scheduler)"
+        )
     lr = getattr(optimizer, "lr", None)
     with r.reading("scheduler in 'sched_config'/'sched_state'"):
         if not isinstance(config, dict):

@@ -1,6 +1,7 @@
 """The ``tinynn`` command: train a net on MNIST, resume an interrupted run, evaluate a saved one, sweep a grid.
 
-    tinynn train --hidden 256 128 --optimizer adam --lr 1e-3 --epochs 10 --out runs/mnist
+    tinynn train                              # the default MLP, into runs/mnist (runs/mnist-2, ... if taken)
+    tinynn train --hidden 256 128 --optimizer adam --lr 1e-3 --epochs 10 --out runs/wide
     tinynn train --resume runs/mnist          # continue an interrupted run where it stopped
     tinynn evaluate runs/mnist/model.npz
     tinynn sweep --optimizer adam sgdm --lr 1e-3 1e-2 --seed 0 1 2 --out sweeps/opt
@@ -38,10 +39,12 @@ from .runs import (
     check_out,
     check_size,
     fill_model_defaults,
+    free_run_folder,
     positive_int,
     read_run,
     write_json,
 )
+from .zoo import IMAGE_SHAPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,11 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         "softmax cross-entropy. Writes run.json (options, status), model.npz (checkpoint, after every "
         "epoch), history.json (per-epoch metrics) and curves.png (loss/accuracy plot) into --out, then "
         "prints the test accuracy. An interrupted run continues with --resume DIR.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_run_options(tr)
-    tr.add_argument("--out", default=d["out"], metavar="DIR",
-                    help="run folder (refused if it holds another run, unless --overwrite)")
+    tr.add_argument("--out", default=None, metavar="DIR",
+                    help="run folder; one given here is refused if it holds another run, unless --overwrite "
+                    f"(default: {d['out']}, or the first of {d['out']}-2, {d['out']}-3, ... that holds no run; "
+                    f"{d['out']} with --overwrite)")
     tr.add_argument("--resume", metavar="DIR", default=None,
                     help="continue the run in DIR from its last epoch checkpoint, with its saved options "
                     "(bit-identical to an uninterrupted run)")
@@ -79,13 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a saved model on the MNIST test set",
         description="Load a checkpoint written by 'tinynn train' (or Model.save) and print its test loss, "
         "accuracy, confusion matrix and per-class precision/recall/F1.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     ev.add_argument("model", metavar="MODEL", help="checkpoint file, e.g. runs/mnist/model.npz, or a run folder")
     ev.add_argument("--data", metavar="DIR", default=None, help="folder holding the four MNIST files")
     ev.add_argument("--limit", type=positive_int, default=None, metavar="N",
                     help="evaluate on the first N test images only")
-    ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass")
+    ev.add_argument("--batch-size", type=positive_int, default=1024, help="images per forward pass (default: 1024)")
     ev.set_defaults(run=_evaluate)
 
     from .sweep import add_parser as add_sweep_parser  # (tn.sweep is the function, not the module)
@@ -165,6 +168,8 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
     record = _resume_options(args, parser) if args.resume else None
     fill_model_defaults(args)
+    if args.out is None:  # not given: a fresh folder, so the same command can run again; --overwrite: the first
+        args.out = DEFAULTS["out"] if args.overwrite else str(free_run_folder(DEFAULTS["out"]))
     out = Path(args.out)
     if record is None:
         try:
@@ -233,12 +238,15 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     def save_status(state: str, **extra) -> None:
         write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
 
+    # Drawn from the seeded generator, whose state the checkpoint saves: a resumed run shifts alike.
+    augment = tn.data.RandomShift(args.random_shift, IMAGE_SHAPE) if args.random_shift else None
     verbose = 0 if args.quiet else 1
     if verbose:
         print(model.net.summary(input_shape=(IMAGE_SIZE,)))
         what = f"resuming after epoch {model.epoch}: " if record is not None else ""
+        shift = f", random shifts of up to {args.random_shift} px" if augment else ""
         print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
-              f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
+              f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs{shift}")
     save_status("running")
     start = time.perf_counter()
     done_before = model.epoch
@@ -246,7 +254,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         model.fit(
             x, y, epochs=args.epochs, batch_size=args.batch_size,
             validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
-            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
+            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, augment=augment,
             callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
         )  # fmt: skip
     except (KeyboardInterrupt, tn.TrainingDiverged) as e:

@@ -101,7 +101,7 @@ def check_net(net: Net, x: np.ndarray, eps: float = 1e-6, tol: float = 1e-6, rng
         dx = net.backward(r, input_grad=True)
         errors = {} if indices else {"input": rel_error(dx, numerical_grad(f, x, eps))}
         analytic = net.grads.copy()
-        for name, where, _ in net._slices:
+        for name, where in net.param_slices():
             errors[name] = rel_error(analytic[where], numerical_grad(f, net.params[where], eps))
     finally:
         set_state(saved_state)

@@ -1,7 +1,18 @@
 """Weight initializers.
 
-Each initializer is a function ``init(shape, dtype) -> array`` drawing from tinynn's shared
-generator (see :func:`tinynn.seed`). For a weight of shape ``(fan_in, fan_out)``:
+Each initializer is a function ``init(shape, dtype, fans) -> array`` drawing from tinynn's shared
+generator (see :func:`tinynn.seed`). ``fans = (fan_in, fan_out)`` is given by the layer, which knows
+its weight's layout: how many inputs feed one output unit, and how many outputs one input feeds.
+
+- ``Dense``, ``w`` (in, out), used as ``x @ w``: fans ``(in, out)``.
+- ``Conv2D``, ``w`` (out, in, kh, kw), torch's layout: fans ``(in*kh*kw, out*kh*kw)``, torch's rule
+  (size(1) and size(0) times the receptive field).
+- ``RNN``/``LSTM``/``GRU`` take no initializer: every weight and bias is drawn as torch draws
+  them, from U(-1/sqrt(hidden), 1/sqrt(hidden)) (see :mod:`tinynn.layers.recurrent`).
+
+A layer hands its biases the same fans as its weight. Called without ``fans``, a 2-D shape is read in
+the ``x @ w`` layout, ``(fan_in, fan_out)``, and a 1-D shape ``(n,)`` as fans ``(n, n)``; other shapes
+need ``fans``, since their layout cannot be read from the shape alone. With these fans:
 
 - Xavier/Glorot (Glorot & Bengio, 2010): ``std = gain * sqrt(2 / (fan_in + fan_out))``. For units
   linear near 0 (tanh, identity), variance 1/fan_in would preserve the forward signal and
@@ -24,31 +35,40 @@ import numpy as np
 from .rng import get_rng
 
 Shape = tuple[int, ...]
-Initializer = Callable[[Shape, np.dtype], np.ndarray]
+Fans = tuple[int, int]
+Initializer = Callable[[Shape, np.dtype, Fans | None], np.ndarray]
+"""``init(shape, dtype, fans) -> array``; see the module docstring for ``fans``."""
 
 
-def _fans(shape: Shape) -> tuple[int, int]:
-    """(fan_in, fan_out) of a weight laid out as (in, out); a vector counts as its own fan."""
-    if len(shape) == 0:
-        raise ValueError("initializers need a shape with at least one dimension, got ()")
+def _fans(shape: Shape, fans: Fans | None) -> Fans:
+    """``fans`` if the layer gave them, else those of a vector ``(n,)`` or an ``x @ w`` weight (in, out)."""
+    if fans is not None:
+        fan_in, fan_out = fans
+        if not (fan_in > 0 and fan_out > 0):
+            raise ValueError(f"initializers need positive fans, got {fans}")
+        return int(fan_in), int(fan_out)
     if len(shape) == 1:
         return shape[0], shape[0]
-    receptive = math.prod(shape[2:])
-    return shape[0] * receptive, shape[1] * receptive
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    raise ValueError(
+        f"initializer: pass fans=(fan_in, fan_out) for a weight of shape {shape}; only a 1-D or 2-D "
+        "(in, out) shape says its fans"
+    )
 
 
-def zeros(shape: Shape, dtype=np.float32) -> np.ndarray:
+def zeros(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-def ones(shape: Shape, dtype=np.float32) -> np.ndarray:
+def ones(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
     return np.ones(shape, dtype=dtype)
 
 
 def constant(value: float) -> Initializer:
     """Every entry equal to ``value``."""
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
         return np.full(shape, value, dtype=dtype)
 
     return init
@@ -59,7 +79,7 @@ def normal(mean: float = 0.0, std: float = 0.01) -> Initializer:
     if std < 0:
         raise ValueError(f"normal initializer: std must be >= 0, got {std}")
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
         return get_rng().normal(mean, std, size=shape).astype(dtype)
 
     return init
@@ -70,7 +90,7 @@ def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
     if high < low:
         raise ValueError(f"uniform initializer: need low <= high, got low={low}, high={high}")
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
         return get_rng().uniform(low, high, size=shape).astype(dtype)
 
     return init
@@ -79,8 +99,8 @@ def uniform(low: float = -0.05, high: float = 0.05) -> Initializer:
 def xavier_uniform(gain: float = 1.0) -> Initializer:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
-        fan_in, fan_out = _fans(shape)
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
+        fan_in, fan_out = _fans(shape, fans)
         a = gain * math.sqrt(6.0 / (fan_in + fan_out))
         return get_rng().uniform(-a, a, size=shape).astype(dtype)
 
@@ -90,8 +110,8 @@ def xavier_uniform(gain: float = 1.0) -> Initializer:
 def xavier_normal(gain: float = 1.0) -> Initializer:
     """N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
-        fan_in, fan_out = _fans(shape)
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
+        fan_in, fan_out = _fans(shape, fans)
         std = gain * math.sqrt(2.0 / (fan_in + fan_out))
         return get_rng().normal(0.0, std, size=shape).astype(dtype)
 
@@ -101,8 +121,8 @@ def xavier_normal(gain: float = 1.0) -> Initializer:
 def he_uniform(gain: float = math.sqrt(2.0)) -> Initializer:
     """U(-a, a) with a = gain * sqrt(3 / fan_in); the default gain sqrt(2) suits ReLU."""
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
-        fan_in, _ = _fans(shape)
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
+        fan_in, _ = _fans(shape, fans)
         a = gain * math.sqrt(3.0 / fan_in)
         return get_rng().uniform(-a, a, size=shape).astype(dtype)
 
@@ -112,8 +132,8 @@ def he_uniform(gain: float = math.sqrt(2.0)) -> Initializer:
 def he_normal(gain: float = math.sqrt(2.0)) -> Initializer:
     """N(0, std^2) with std = gain / sqrt(fan_in); the default gain sqrt(2) suits ReLU."""
 
-    def init(shape: Shape, dtype=np.float32) -> np.ndarray:
-        fan_in, _ = _fans(shape)
+    def init(shape: Shape, dtype=np.float32, fans: Fans | None = None) -> np.ndarray:
+        fan_in, _ = _fans(shape, fans)
         return get_rng().normal(0.0, gain / math.sqrt(fan_in), size=shape).astype(dtype)
 
     return init

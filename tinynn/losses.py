@@ -7,9 +7,11 @@ gradient carries the matching ``1 / N`` factor. ``loss_and_grad`` returns both a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from .registry import Registry
 
 
 class Loss:
@@ -79,6 +81,18 @@ class Loss:
             )
 
 
+LOSSES: Registry = Registry("loss", Loss, "tn.losses.register_loss")
+"""Every loss class a checkpoint may name: class name -> class. Fill it with ``register_loss``."""
+
+T = TypeVar("T", bound=type[Loss])
+
+
+def register_loss(cls: T) -> T:
+    """Class decorator: make ``cls`` loadable by name from a checkpoint (``cls.from_config(cls().get_config())``)."""
+    return LOSSES.register(cls)
+
+
+@register_loss
 class MSE(Loss):
     """Mean squared error ``mean((p - t)^2)``; ``dL/dp = 2 (p - t) / n`` (n = number of entries)."""
 
@@ -90,6 +104,7 @@ class MSE(Loss):
         return loss, diff
 
 
+@register_loss
 class MAE(Loss):
     """Mean absolute error ``mean(|p - t|)``; ``dL/dp = sign(p - t) / n``."""
 
@@ -102,6 +117,7 @@ class MAE(Loss):
         return loss, diff
 
 
+@register_loss
 class Huber(Loss):
     """Huber loss with threshold ``delta`` (as torch's ``HuberLoss``), averaged over entries.
 
@@ -128,6 +144,7 @@ class Huber(Loss):
         return {"delta": self.delta}
 
 
+@register_loss
 class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of ``softmax(logits)`` against labels, averaged over the labels that count.
 
@@ -262,6 +279,7 @@ class SoftmaxCrossEntropy(Loss):
         return float(loss) / m, p.reshape(shape)
 
 
+@register_loss
 class BinaryCrossEntropy(Loss):
     """Binary cross-entropy on logits (as torch's ``BCEWithLogitsLoss``), averaged over entries.
 
@@ -291,14 +309,6 @@ class BinaryCrossEntropy(Loss):
         return int(np.count_nonzero(hit)), hit.size
 
 
-LOSSES: dict[str, type[Loss]] = {
-    cls.__name__: cls for cls in (MSE, MAE, Huber, SoftmaxCrossEntropy, BinaryCrossEntropy)
-}
-
-
 def from_config(config: dict[str, Any]) -> Loss:
-    """Rebuild a loss from ``{"type": name, "config": {...}}``."""
-    name = config.get("type")
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss type {name!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name].from_config(config.get("config", {}))
+    """Rebuild a registered loss from ``{"type": name, "config": {...}}``."""
+    return LOSSES.lookup(config.get("type")).from_config(config.get("config", {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,7 @@ class Model:
         checkpoint_path: str | os.PathLike | None = None,
         callbacks: Sequence[Callback] = (),
         drop_last: bool = False,
+        augment: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> History:
         """Train on ``(x, y)`` in mini-batches; returns ``model.history`` (every epoch so far).
 
@@ -154,7 +155,9 @@ class Model:
 
         ``x`` may be ``uint8`` images (0..255): each batch is scaled to float32 [0, 1] as it is drawn,
         so the dataset stays 4x smaller in memory. Batches are shuffled each epoch with tinynn's
-        seeded generator (``tn.seed``).
+        seeded generator (``tn.seed``). ``augment`` (e.g. ``tn.data.RandomShift(2, (28, 28))``) is
+        applied to each training batch after scaling, never to validation data; it draws from the
+        same generator, so a resumed run replays its draws too.
 
         ``scheduler`` (e.g. ``tn.optim.lr_scheduler.CosineAnnealingLR``) is stepped after every
         epoch, or every batch with ``scheduler_step="batch"`` (None keeps the model's setting,
@@ -170,10 +173,10 @@ class Model:
 
         Raises :class:`TrainingDiverged` if the loss or the parameters become NaN/Inf.
         """
-        batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last)
+        batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment)
         params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size)}
         callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
-        self.stop_training, preds = False, None
+        self.stop_training = False
         callbacks.on_train_begin()
         try:
             for epoch in range(initial_epoch, epochs):
@@ -183,6 +186,8 @@ class Model:
                 metrics = _EpochMetrics(self.loss)
                 for step, (xb, yb) in enumerate(batches, 1):
                     preds = self.net.forward(xb)  # 1. forward
+                    if not np.isfinite(preds).all():  # the loss would refuse them: that is divergence
+                        raise diverged(epoch, step, len(batches), "the predictions")
                     loss, grads = self.backward(preds, yb)  # 2. loss, 3. backward: fills net.grads
                     self.apply_grads(grads)  # 4. one optimizer step for the whole net
                     metrics.update(loss, preds, yb)
@@ -196,15 +201,11 @@ class Model:
                 callbacks.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
-        except ValueError as e:  # the loss refuses NaN/Inf predictions: that is divergence
-            if preds is None or np.isfinite(preds).all():
-                raise
-            raise diverged(epoch, step, len(batches), "the predictions") from e
         finally:
             callbacks.on_train_end()
         return self.history
 
-    def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last):  # noqa: ANN001
+    def _batches(self, x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment):  # noqa: ANN001
         """Check fit's arguments before anything trains; the batches of ``(x, y)``."""
         check_int(epochs, "epochs", 1, where="fit")
         check_int(initial_epoch, "initial_epoch", 0, where="fit")
@@ -214,14 +215,14 @@ class Model:
                 f"fit: epochs={epochs} < initial_epoch={initial_epoch}; epochs is the epoch to stop at "
                 "(as in Keras): fit(epochs=10, initial_epoch=3) trains the 7 epochs 4..10"
             )
-        batches = BatchIterator(batch_size, shuffle=shuffle, drop_last=drop_last)(x, y)  # checks sizes
+        batches = BatchIterator(batch_size, shuffle=shuffle, drop_last=drop_last, augment=augment)(x, y)  # checks sizes
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
             BatchIterator(1, shuffle=False)(*validation_data)  # check now, not after the first epoch
         smallest = batches.spec.batch_size if drop_last or batches.n % batch_size == 0 else batches.n % batch_size
-        for layer in self.net.layers:  # e.g. batch norm cannot normalise one sample
-            need = getattr(layer, "min_train_batch", 1)
+        for _, layer in self.net.named_layers():  # e.g. batch norm cannot normalise one sample
+            need = layer.min_train_batch
             if smallest < need:
                 raise ValueError(
                     f"fit: {layer!r} needs batches of at least {need} samples in training, but with "

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .checks import check_int
-from .layers import Layer, from_config, param_shapes
+from .layers import Layer, bind_flat, from_config, has_params, layer_config, named_layers, param_shapes
 from .parallel import BatchSplit
 
 
@@ -24,6 +24,10 @@ class Net:
     inputs are cast to it, except for a first layer that takes integer indices
     (``layer.integer_input``, an ``Embedding``), which gets them as they are. Use ``np.float64``
     for gradient checking.
+
+    Layers may be made of layers (``Sequential``, ``Residual``): every parameter at any depth is a
+    view into the same two vectors, named by its path (``"2.Residual.0.Dense.w"``, see
+    ``named_params``), and ``train``/``eval`` reach every layer through ``named_layers()``.
 
     ``workers`` > 1 splits every batch's rows over that many threads (BLAS on one thread each) and
     the optimizer step over as many slices of the vector: see :mod:`tinynn.parallel`. Results equal
@@ -50,22 +54,14 @@ class Net:
         if not isinstance(fast, (bool, np.bool_)):
             raise TypeError(f"Net: fast must be True or False, got {fast!r}")
         self.fast = bool(fast)
-        for layer in layers:
+        for _, layer in named_layers(layers):  # at any depth, before the workers' replicas are made
             layer.fast = self.fast
 
-        size = sum(p.size for layer in layers for p in layer.params.values())
+        size = sum(p.size for _, layer in named_layers(layers) for p in layer.params.values())
         self.params = np.empty(size, dtype=self.dtype)
         self.grads = np.zeros(size, dtype=self.dtype)
-        self._slices: list[tuple[str, slice, tuple[int, ...]]] = []
-        offset = 0
-        for i, layer in enumerate(layers):
-            for name, value in layer.params.items():
-                where = slice(offset, offset + value.size)
-                layer.params[name] = self.params[where].reshape(value.shape)
-                layer.params[name][...] = value
-                layer.grads[name] = self.grads[where].reshape(value.shape)
-                self._slices.append((f"{i}.{type(layer).__name__}.{name}", where, value.shape))
-                offset += value.size
+        self._layout = bind_flat(layers, self.params, self.grads)
+        for _, layer in self.named_layers():
             for name, value in layer.state.items():
                 layer.state[name] = value.astype(self.dtype)
             layer.free_scratch()
@@ -92,7 +88,7 @@ class Net:
         input gradient of that layer, and of any parameter-free layers in front of it (a
         ``Reshape`` feeding an LSTM), would be thrown away.
         """
-        first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if layer.params), 0)
+        first = 0 if input_grad else next((i for i, layer in enumerate(self.layers) if has_params(layer)), 0)
         for i, layer in enumerate(self.layers):
             layer.input_grad = input_grad or i > first
         if self._split is not None and self._split.rows == len(grad):
@@ -104,15 +100,23 @@ class Net:
     __call__ = forward
 
     def train(self) -> Net:
-        """Training mode: dropout drops, batch norm uses batch statistics."""
-        for layer in self.layers:
-            layer.training = True
-        return self
+        """Training mode: dropout drops, batch norm uses batch statistics (every layer, at any depth)."""
+        return self.set_flags(training=True)
 
     def eval(self) -> Net:
         """Evaluation mode: dropout is the identity, batch norm uses running statistics."""
-        for layer in self.layers:
-            layer.training = False
+        return self.set_flags(training=False)
+
+    def set_flags(self, **flags: Any) -> Net:
+        """Set each ``flag=value`` as an attribute of every layer at any depth, and of the workers' replicas.
+
+        The one way a per-layer switch reaches all layers (``train``/``eval`` set ``training``).
+        """
+        chains = [self.layers, *(self._split.chains()[1:] if self._split is not None else [])]
+        for chain in chains:
+            for _, layer in named_layers(chain):
+                for name, value in flags.items():
+                    setattr(layer, name, value)
         return self
 
     @property
@@ -121,7 +125,7 @@ class Net:
 
     def free_scratch(self) -> None:
         """Release every layer's scratch arrays and forward cache (e.g. after a large inference batch)."""
-        for layer in self.layers:
+        for layer in self.layers:  # a block frees its layers'
             layer.free_scratch()
         if self._split is not None:
             self._split.free_scratch()
@@ -145,35 +149,35 @@ class Net:
 
     # --- inspection ----------------------------------------------------------------------
 
+    def named_layers(self) -> list[tuple[str, Layer]]:
+        """``(path, layer)`` of every layer, sub-layers after their parent: ``("2.Residual.0.Dense", ...)``."""
+        return list(named_layers(self.layers))
+
     def named_params(self) -> list[tuple[str, tuple[int, ...]]]:
-        """(name, shape) of every parameter tensor, in the order they sit in ``params``."""
-        return [(name, shape) for name, _, shape in self._slices]
+        """(name, shape) of every parameter tensor, in the order they sit in ``params``.
+
+        A name is the layer's path and the parameter's name: ``"0.Dense.w"``, ``"2.Residual.1.Dense.b"``.
+        """
+        return [(name, shape) for name, _, shape in self._layout]
+
+    def param_slices(self) -> list[tuple[str, slice]]:
+        """(name, slice of ``params``) of every parameter tensor, in ``named_params`` order."""
+        return [(name, where) for name, where, _ in self._layout]
 
     @property
     def num_params(self) -> int:
         return self.params.size
 
     def summary(self, input_shape: tuple[int, ...] | None = None) -> str:
-        """A table of layers, output shapes and parameter counts.
+        """A table of layers, output shapes and parameter counts; a block's layers indented below it.
 
-        ``input_shape`` excludes the batch axis; by default it is taken from a first ``Dense``
-        (``(features,)``) or recurrent layer (``(time, features)``, any number of steps).
+        ``input_shape`` excludes the batch axis; by default it is the first layer's
+        ``Layer.input_shape()`` (``(features,)`` for a ``Dense``, ``(time, features)`` for a
+        recurrent layer, any number of steps). A block's row counts all its parameters.
         """
-        if input_shape is None:
-            first = self.layers[0]
-            shape: tuple = (None, first.in_features) if hasattr(first, "in_features") else None
-            if hasattr(first, "input_size"):
-                shape = (None, None, first.input_size)
-        else:
-            shape = (None, *input_shape)
+        shape = self.layers[0].input_shape() if input_shape is None else (None, *input_shape)
         rows = [("Layer", "Output shape", "Params")]
-        for i, layer in enumerate(self.layers):
-            shape = layer.output_shape(shape) if shape is not None else None
-            count = sum(p.size for p in layer.params.values())
-            # N: the batch; ?: a size known only at run time (a recurrent layer's number of steps)
-            dims = ("N" if k == 0 else "?" if d is None else str(d) for k, d in enumerate(shape or ()))
-            shown = "?" if shape is None else "(" + ", ".join(dims) + ")"
-            rows.append((f"{i}: {layer!r}", shown, f"{count:,}"))
+        _summary_rows(self.layers, shape, "", rows)
         widths = [max(len(r[k]) for r in rows) for k in range(3)]
         line = "-" * (sum(widths) + 4)
         fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}"  # noqa: E731
@@ -192,7 +196,7 @@ class Net:
         ``fast`` only when False."""
         config = {
             "dtype": str(self.dtype),
-            "layers": [{"type": type(layer).__name__, "config": layer.get_config()} for layer in self.layers],
+            "layers": [layer_config(layer) for layer in self.layers],
         }
         if self.workers > 1:  # a resumed run must split its batches the same way to stay bit-identical
             config["workers"] = self.workers
@@ -226,8 +230,9 @@ class Net:
         return named, dtype
 
     def state(self) -> dict[str, np.ndarray]:
-        """Every layer's ``state`` (saved, not trained: batch-norm running statistics), by ``"<layer>.<name>"``."""
-        return {f"{i}.{name}": arr for i, layer in enumerate(self.layers) for name, arr in layer.state.items()}
+        """Every layer's ``state`` (saved, not trained: batch-norm running statistics), named as parameters
+        are (``"1.BatchNorm1d.running_var"``)."""
+        return {f"{path}.{name}": arr for path, layer in self.named_layers() for name, arr in layer.state.items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Copy saved ``state()`` arrays in place, checking every name and shape."""
@@ -239,6 +244,21 @@ class Net:
                 raise ValueError(f"layer state {name}: expected shape {own[name].shape}, got {np.shape(value)}")
             own[name][...] = value
 
+
+
+def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> None:
+    """Append a row per layer (a block's layers below it, indented)."""
+    for i, layer in enumerate(layers):
+        out = layer.output_shape(shape) if shape is not None else None
+        count = sum(p.size for _, sub in named_layers([layer]) for p in sub.params.values())
+        # N: the batch; ?: a size known only at run time (a recurrent layer's number of steps)
+        dims = ("N" if k == 0 else "?" if d is None else str(d) for k, d in enumerate(out or ()))
+        shown = "?" if out is None else "(" + ", ".join(dims) + ")"
+        children = layer.sublayers()
+        rows.append((f"{indent}{i}: {type(layer).__name__ if children else repr(layer)}", shown, f"{count:,}"))
+        if children:  # a block's layers run in order on its input (true of Sequential and Residual)
+            _summary_rows(children, shape, indent + "  ", rows)
+        shape = out
 
 
 def _parse_config(config: Any) -> tuple[list[Any], np.dtype]:

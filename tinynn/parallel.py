@@ -11,26 +11,31 @@ truly in parallel. ``Net(layers, workers=2)`` uses that twice per step:
        x[64:128] -> replica 1 -> out[64:128]                dW_1 = x[64:128].T @ g[64:128] -> grads_1
                                                   then net.grads += grads_1   (= x.T @ g, the full sum)
 
-   A replica is a deep copy of the layers that shares the parameter arrays (so it needs no
-   syncing) but has its own gradient vector and scratch buffers. While the chunks run, BLAS is
+   A replica is each layer's ``Layer.replica()``: a copy sharing the parameter arrays (so it needs
+   no syncing) with its own scratch buffers; ``bind_flat`` (the function that binds the net's)
+   binds its gradients into its own flat vector. While the chunks run, BLAS is
    set to one thread: each Python thread already has its core, and a two-thread GEMM started
    from both would fight over the same two cores.
-2. **Sharded optimizer step** (:func:`optimizer_step`, called by ``Model.apply_grads``). The flat
-   parameter vector is cut into ``workers`` slices and each thread steps its slice with a shallow
-   copy of the optimizer whose state arrays are views of that slice. For an elementwise optimizer
-   (every tinynn optimizer: ``Optimizer.elementwise``) the result is bit-identical to one step.
+2. **Sharded optimizer step** (:func:`optimizer_step`, called by ``Model.apply_grads``). Only for
+   an optimizer that declares itself elementwise (``optimizer.is_elementwise()``: every coordinate
+   updated from its own values; every tinynn optimizer, not a subclass that changes the math
+   without declaring it again). The flat parameter vector is cut into ``workers`` slices and each
+   thread steps its slice with ``optimizer.shard(params, part)``, a copy whose state arrays are views of
+   that slice; ``optimizer.join(shards)`` takes back the scalars. The result is bit-identical to
+   one step. Any other optimizer steps the whole vector at once.
 
 What a layer must do to run under the batch split (``batch_independent = True``, the default):
 rows of the batch never interact (batch on axis 0; no batch statistics, no random draws), it reads
 its parameters from ``self.params`` and writes (overwrites) its gradients into the arrays of
 ``self.grads`` in ``backward``, and everything it keeps between ``forward`` and ``backward`` lives on
-the layer instance. ``Dropout`` (random masks: the order of draws between threads would not be
-deterministic) and ``BatchNorm1d`` (batch statistics) set ``batch_independent = False``.
+the layer instance (its ``replica()`` copies it; the default suits most layers). ``Dropout``
+(random masks: the order of draws between threads would not be deterministic) and ``BatchNorm1d``
+(batch statistics) set ``batch_independent = False``. Blocks are walked through ``sublayers()``:
+every layer at any depth must qualify.
 """
 
 from __future__ import annotations
 
-import copy
 import ctypes
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .layers.base import bind_flat, named_layers
 
 # --- running callables on several threads ----------------------------------------------------
 
@@ -121,42 +128,33 @@ def blas_threads(n: int) -> Iterator[None]:
 # --- the batch split -------------------------------------------------------------------------
 
 
-def replicate(layers: Sequence[Any], grads: np.ndarray) -> tuple[list[Any], np.ndarray]:
-    """A copy of ``layers`` sharing their parameters, with gradients in a new flat vector."""
-    own = np.zeros_like(grads)
-    memo: dict[int, Any] = {id(grads): own}
-    for layer in layers:
-        memo[id(layer.params)] = layer.params  # one dict, same arrays: no syncing ever needed
-        for g in layer.grads.values():  # views of the net's gradient vector: the same views of ours
-            offset = (g.ctypes.data - grads.ctypes.data) // grads.itemsize
-            memo[id(g)] = own[offset : offset + g.size].reshape(g.shape)
-        memo[id(layer._scratch)] = {}  # scratch buffers are per replica (and not worth copying)
-    return copy.deepcopy(list(layers), memo), own
-
-
 class BatchSplit:
     """Forward and backward of a layer list with the batch's rows split over ``workers`` threads."""
 
     def __init__(self, layers: Sequence[Any], grads: np.ndarray, workers: int) -> None:
-        for i, layer in enumerate(layers):
-            if not getattr(layer, "batch_independent", True):
-                raise ValueError(
-                    f"workers={workers}: layer {i} {layer!r} mixes the rows of a batch (batch statistics or "
-                    "random draws), so the batch cannot be split over threads; use workers=1"
-                )
+        mixing = [(path, layer) for path, layer in named_layers(layers) if not layer.batch_independent]
+        if mixing:  # name the innermost such layer (a block is batch-dependent through its layers)
+            path, layer = max(mixing, key=lambda item: item[0].count("."))
+            raise ValueError(
+                f"workers={workers}: layer {path} {layer!r} mixes the rows of a batch (batch statistics or "
+                "random draws), so the batch cannot be split over threads; use workers=1"
+            )
         self.layers, self.grads = list(layers), grads
-        self.replicas = [replicate(self.layers, grads) for _ in range(workers - 1)]
+        self.replicas = [self.replicate() for _ in range(workers - 1)]
         self.rows = 0  # rows of the last split forward (0: the last forward was not split)
         self._parts: list[slice] = []
+
+    def replicate(self) -> tuple[list[Any], np.ndarray]:
+        """Replicas of the layers sharing their parameters, with gradients in a new flat vector."""
+        layers, own = [layer.replica() for layer in self.layers], np.zeros_like(self.grads)
+        bind_flat(layers, None, own)
+        return layers, own
 
     def chains(self) -> list[list[Any]]:
         return [self.layers, *(layers for layers, _ in self.replicas)]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        chains = self.chains()
-        for layers in chains[1:]:  # follow the net's train/eval mode
-            for mine, theirs in zip(layers, self.layers, strict=True):
-                mine.training = theirs.training
+        chains = self.chains()  # replicas follow the net's flags (training, ...) through Net.set_flags
         self._parts = rows = chunks(len(x), len(chains))
         self.rows = len(x)
 
@@ -200,33 +198,17 @@ class BatchSplit:
 
 def optimizer_step(optimizer: Any, params: np.ndarray, grads: np.ndarray, workers: int) -> None:
     """``optimizer.step(params, grads)``, with the vector cut into ``workers`` slices stepped in
-    parallel when the optimizer is elementwise (``optimizer.elementwise``) and its state exists.
+    parallel if the optimizer declares itself elementwise (``optimizer.is_elementwise()``).
 
-    Each slice is stepped by a shallow copy of the optimizer whose arrays of ``params``' shape
-    (its state arrays and work arrays) are replaced by views of the slice; the copies' scalars
-    (the step count ``t``, scalar state) are copied back afterwards.
+    The protocol (:class:`tinynn.optim.Optimizer` implements it): ``is_elementwise()``;
+    ``shard(params, part)``, an optimizer stepping ``params[part]`` alone whose state arrays are
+    views of that slice; ``join(shards)``, which takes back what the shards' steps moved outside
+    the arrays (the step count, scalar state). Anything else is stepped whole.
     """
-
-    def full(v: Any) -> bool:
-        return isinstance(v, np.ndarray) and v.shape == params.shape
-
-    work = {k: v for k, v in vars(optimizer).items() if full(v)}  # work arrays (and the decay mask)
-    if workers == 1 or not getattr(optimizer, "elementwise", False) or not work:
-        optimizer.step(params, grads)  # the first step allocates the state
+    claims = getattr(optimizer, "is_elementwise", None)
+    if workers == 1 or claims is None or not claims():
+        optimizer.step(params, grads)
         return
-    shards = []
-    for part in chunks(len(params), workers, align=16):  # 64-byte boundaries for float32
-        shard = copy.copy(optimizer)
-        for name, array in work.items():
-            setattr(shard, name, array[part])
-        shard.state = {k: v[part] if full(v) else v for k, v in optimizer.state.items()}
-        shards.append((shard, part))
-    run([lambda s=s, p=p: s.step(params[p], grads[p]) for s, p in shards])
-    # Scalars (the step count t, a running product in `state`) moved the same way in every shard.
-    first = shards[0][0]
-    for name, value in vars(first).items():
-        if name not in work and name != "state":
-            setattr(optimizer, name, value)
-    for name, value in first.state.items():
-        if not full(optimizer.state[name]):
-            optimizer.state[name] = value
+    shards = [(optimizer.shard(params, part), part) for part in chunks(len(params), workers, align=16)]
+    run([lambda s=s, p=p: s.step(params[p], grads[p]) for s, p in shards])  # 16: 64-byte boundaries (float32)
+    optimizer.join([s for s, _ in shards])

@@ -1,4 +1,4 @@
-"""One seed for everything random in tinynn: initializers, dropout masks, shuffling.
+"""One seed for everything random in tinynn: initializers, dropout masks, shuffling, data augmentation.
 
 ``tn.seed(0)`` replaces the shared generator; code that needs randomness calls
 ``get_rng()`` at the moment it draws, so a later ``seed`` call takes effect everywhere.

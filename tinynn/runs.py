@@ -33,6 +33,7 @@ DEFAULTS = {
     "seed": 0,
     "out": "runs/mnist",
     "gradient_clip": None,
+    "random_shift": 0,
 }
 # Where a net trains best with other settings (used when the user does not give the option).
 MODEL_DEFAULTS = zoo.TRAIN_DEFAULTS
@@ -49,7 +50,7 @@ SCHEDULERS = ("none", "cosine", "warmup-cosine", "step")
 
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
-               "batch_size", "val_size", "seed", "limit", "gradient_clip")  # fmt: skip
+               "batch_size", "val_size", "seed", "limit", "gradient_clip", "random_shift")  # fmt: skip
 
 
 def _int_at_least(minimum: int) -> Callable[[str], int]:
@@ -98,36 +99,43 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options of one run (``RUN_OPTIONS``, plus ``--data``), as ``tinynn train`` takes them."""
     from . import optim
 
-    optimizers = sorted(optim.OPTIMIZERS)
+    optimizers = optim.names()
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
                         help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10)")
+                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']})")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
-                        help="sizes of the hidden layers (mlp only)")
+                        help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
-                        help="dropout probability after each hidden layer (0 = none; mlp only)")
+                        help=f"dropout probability after each hidden layer, 0 = none; mlp only "
+                        f"(default: {d['dropout']:g})")
     parser.add_argument("--optimizer", choices=optimizers, default=None,
-                        help=f"optimizer [default: {d['optimizer']}{_model_defaults('optimizer')}]")
+                        help=f"optimizer {_default_per_model('optimizer')}")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
-                        help=f"learning rate (> 0) [default: {d['lr']:g}{_model_defaults('lr')}]")
+                        help=f"learning rate, > 0 {_default_per_model('lr')}")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
-                        help="weight decay (L2; decoupled for adamw) "
-                        f"[default: {d['weight_decay']:g}{_model_defaults('weight_decay')}]")
+                        help=f"weight decay (L2; decoupled for adamw) {_default_per_model('weight_decay')}")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
                         "warmup-cosine first rises linearly from lr/100 to lr over the first tenth of the "
                         "batches, then decays as cosine; step multiplies it by 0.1 at 50%% and 75%% of the "
-                        f"epochs [default: {d['scheduler']}{_model_defaults('scheduler')}]")
+                        f"epochs {_default_per_model('scheduler')}")
     parser.add_argument("--epochs", type=positive_int, default=None,
-                        help=f"number of epochs [default: {d['epochs']}{_model_defaults('epochs')}]")
+                        help=f"number of epochs {_default_per_model('epochs')}")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
                         help="rescale each batch's gradient to global L2 norm <= NORM "
-                        f"[default: none{_model_defaults('gradient_clip')}]")
-    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"], help="mini-batch size")
+                        f"{_default_per_model('gradient_clip')}")
+    parser.add_argument("--random-shift", type=nonneg_int, default=None, metavar="PIXELS",
+                        help="data augmentation: move each training image by a random whole number of pixels, "
+                        "up to PIXELS along each axis, drawn anew every epoch, 0 = none "
+                        f"{_default_per_model('random_shift')}")
+    parser.add_argument("--batch-size", type=positive_int, default=d["batch_size"],
+                        help=f"mini-batch size (default: {d['batch_size']})")
     parser.add_argument("--val-size", type=nonneg_int, default=d["val_size"],
-                        help="training images held out for validation (the last ones; at most 10%% of them)")
-    parser.add_argument("--seed", type=nonneg_int, default=d["seed"], help="random seed (init, shuffling, dropout)")
+                        help="training images held out for validation, the last ones; at most 10%% of them "
+                        f"(default: {d['val_size']})")
+    parser.add_argument("--seed", type=nonneg_int, default=d["seed"],
+                        help=f"random seed: init, shuffling, dropout (default: {d['seed']})")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="folder holding the four MNIST files (default: $TINYNN_DATA/mnist, the copy bundled "
                         "with tinynn, or ~/.cache/tinynn/mnist, downloading if missing)")
@@ -135,15 +143,21 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="train on the first N training images only (quick runs)")
 
 
-def _model_defaults(key: str) -> str:
-    """``"; lstm: 0.002"``: the models whose default for ``key`` differs, for a --help line."""
-    show = lambda v: f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
-    return "".join(f"; {m}: {show(v[key])}" for m, v in sorted(MODEL_DEFAULTS.items()) if key in v)
+def _default_per_model(key: str) -> str:
+    """``"(default: 0.001; cnn, lstm: 0.002)"``: the default for ``key``, and the models that have their own."""
+    show = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)  # noqa: E731
+    general = DEFAULTS[key]
+    own: dict[str, list[str]] = {}
+    for model, values in sorted(MODEL_DEFAULTS.items()):
+        if key in values and values[key] != general:
+            own.setdefault(show(values[key]), []).append(model)
+    shown = "none" if general is None else show(general)
+    return "(default: " + "; ".join([shown, *(f"{', '.join(m)}: {v}" for v, m in own.items())]) + ")"
 
 
 def fill_model_defaults(args: argparse.Namespace) -> None:
     """Options the user left out (None) get the model's own default, else the general one."""
-    for key in ("lr", "epochs", "gradient_clip", "optimizer", "weight_decay", "scheduler"):
+    for key in ("lr", "epochs", "gradient_clip", "random_shift", "optimizer", "weight_decay", "scheduler"):
         if getattr(args, key) is None:
             setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
 
@@ -184,6 +198,16 @@ def check_out(out: str | os.PathLike) -> None:
             return
 
 
+def free_run_folder(base: str | os.PathLike) -> Path:
+    """``base``, or the first of ``base-2``, ``base-3``, ... that holds none of a run's files (``RUN_FILES``)."""
+    base = Path(base)
+    candidate, n = base, 1
+    while any((candidate / name).exists() for name in RUN_FILES):
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    return candidate
+
+
 def check_size(hidden: Sequence[int]) -> None:
     """Raise ValueError if an MLP with these hidden widths has more than MAX_PARAMS parameters (nothing allocated)."""
     widths = [IMAGE_SIZE, *hidden, NUM_CLASSES]
@@ -208,6 +232,8 @@ def read_run(folder: str | os.PathLike) -> dict:
         raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
+    if isinstance(data, dict) and isinstance(data.get("options"), dict):
+        data["options"].setdefault("random_shift", 0)  # a record older than the option: trained without it
     if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
             and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
         raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")

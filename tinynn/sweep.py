@@ -575,7 +575,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--hidden", nargs="+", type=_widths, default=None, metavar="N[,N...]",
                    help="hidden layer sizes, comma-separated per value: --hidden 256,128 64")
     g.add_argument("--dropout", nargs="+", metavar="P", type=runs.float_in(0, 0.95), default=None)
-    g.add_argument("--optimizer", nargs="+", choices=sorted(optim.OPTIMIZERS), default=None)
+    g.add_argument("--optimizer", nargs="+", choices=optim.names(), default=None)
     g.add_argument("--lr", nargs="+", metavar="LR", type=runs.float_in(0, 10, lo_open=True), default=None)
     g.add_argument("--weight-decay", nargs="+", metavar="WD", type=runs.float_in(0, 1), default=None)
     g.add_argument("--scheduler", nargs="+", choices=runs.SCHEDULERS, default=None)

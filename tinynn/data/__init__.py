@@ -1,8 +1,10 @@
-"""Datasets and batching: MNIST (IDX files, verified, downloaded if missing), makemore's names, BatchIterator.
+"""Datasets and batching: MNIST (IDX files, verified, downloaded if missing), makemore's names, BatchIterator,
+RandomShift.
 
 Knows nothing of layers or models: it hands out numpy arrays.
 """
 
+from .augment import RandomShift
 from .batches import BatchIterator, Epochs
 from .download import DownloadError, download_file
 from .idx import ChecksumError, check_idx, read_idx
@@ -19,6 +21,7 @@ __all__ = [
     "DownloadError",
     "Epochs",
     "MNISTNotFoundError",
+    "RandomShift",
     "check_idx",
     "decode_name",
     "download_file",

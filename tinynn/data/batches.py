@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -20,13 +20,19 @@ class BatchIterator:
     makes the order reproducible). Shuffled batches are gathered by fancy indexing (only the
     batch is copied); unshuffled ones are slices (views). ``uint8`` images are scaled to
     float32 in [0, 1] batch by batch. ``y`` may be None (batches are then ``(xb, None)``).
-    ``drop_last`` drops a final batch smaller than ``batch_size``.
+    ``drop_last`` drops a final batch smaller than ``batch_size``. ``augment``, a function
+    ``xb -> xb`` such as :class:`tinynn.data.RandomShift`, is applied to every batch of ``x``
+    after scaling (data augmentation, for training batches).
     """
 
-    def __init__(self, batch_size: int, shuffle: bool = True, drop_last: bool = False):
+    def __init__(self, batch_size: int, shuffle: bool = True, drop_last: bool = False,
+                 augment: Callable[[np.ndarray], np.ndarray] | None = None):
         self.batch_size = check_int(batch_size, "batch_size", where="BatchIterator")
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
+        if augment is not None and not callable(augment):
+            raise TypeError(f"BatchIterator: augment must be a function xb -> xb or None, got {augment!r}")
+        self.augment = augment
 
     def __call__(self, x: np.ndarray, y: np.ndarray | None = None) -> Epochs:
         return Epochs(self, x, y)
@@ -34,7 +40,7 @@ class BatchIterator:
     def __repr__(self) -> str:
         return (
             f"BatchIterator(batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"drop_last={self.drop_last})"
+            f"drop_last={self.drop_last}{'' if self.augment is None else f', augment={self.augment!r}'})"
         )
 
 
@@ -79,4 +85,6 @@ class Epochs:
             if scale:  # cast, then divide in place: float32 from end to end, one new array
                 xb = xb.astype(np.float32)
                 xb /= _MAX_PIXEL
+            if self.spec.augment is not None:
+                xb = self.spec.augment(xb)
             yield xb, yb

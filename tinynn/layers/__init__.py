@@ -2,13 +2,26 @@
 
 One module per family, from simple to complex: ``base`` (the Layer class and the registry),
 ``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``, ``conv``, ``pooling``
-(both built on the private ``_im2col`` helpers), ``recurrent``, ``embedding``, ``attention``. The
-math of the last two and of ``LayerNorm`` is in :mod:`tinynn.textbook.attention`.
+(both built on the private ``_im2col`` helpers), ``recurrent``, ``embedding``, ``attention``, and
+``blocks`` (layers made of layers: ``Sequential``, ``Residual``). The math of ``embedding``,
+``attention`` and ``LayerNorm`` is in :mod:`tinynn.textbook.attention`.
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiHeadAttention
-from .base import LAYERS, Layer, Shape, from_config, param_shapes, register_layer
+from .base import (
+    LAYERS,
+    Layer,
+    Shape,
+    bind_flat,
+    from_config,
+    has_params,
+    layer_config,
+    named_layers,
+    param_shapes,
+    register_layer,
+)
+from .blocks import Residual, Sequential
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -41,12 +54,18 @@ __all__ = [
     "RNN",
     "ReLU",
     "Reshape",
+    "Residual",
+    "Sequential",
     "Shape",
     "Sigmoid",
     "Softmax",
     "Tanh",
     "TokenMean",
+    "bind_flat",
     "from_config",
+    "has_params",
+    "layer_config",
+    "named_layers",
     "param_shapes",
     "register_layer",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..checks import check_int
+from .base import Layer
 
 
 def pair(value: object, what: str, minimum: int = 1) -> tuple[int, int]:
@@ -101,10 +102,10 @@ def to_nchw(x: np.ndarray) -> np.ndarray:
     return x.transpose(3, 0, 1, 2)
 
 
-def contiguous(layer: object, name: str, a: np.ndarray) -> np.ndarray:
+def contiguous(layer: Layer, name: str, a: np.ndarray) -> np.ndarray:
     """``a`` itself if C-contiguous, else a copy of it in a reusable scratch array."""
     if a.flags.c_contiguous:
         return a
-    buf = layer._scratch_exact(name, a.shape, a.dtype)  # type: ignore[attr-defined]
+    buf = layer.scratch_exact(name, a.shape, a.dtype)
     np.copyto(buf, a)
     return buf

@@ -27,17 +27,17 @@ class ReLU(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.fast:
             return self._textbook_keep(*textbook.relu(x))
-        mask = self._mask = self._scratch_array("mask", x.shape, x.dtype)
+        mask = self._mask = self.scratch_array("mask", x.shape, x.dtype)
         np.greater(x, 0, out=mask)  # 1.0 where x > 0, else 0.0
-        out = self._scratch_array("out", x.shape, x.dtype)
+        out = self.scratch_array("out", x.shape, x.dtype)
         np.multiply(x, mask, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         if not self.fast:
             return textbook.relu_backward(grad, self._textbook_cache(grad))
-        (mask,) = self._cached()
-        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        (mask,) = self.cached()
+        dx = self.scratch_array("dx", grad.shape, grad.dtype)
         np.multiply(grad, mask, out=dx)
         return dx
 
@@ -56,15 +56,15 @@ class LeakyReLU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # factor = 1 where x > 0 else slope; then y = x * factor and dL/dx = g * factor.
-        self._factor = self._scratch_array("factor", x.shape, x.dtype)
+        self._factor = self.scratch_array("factor", x.shape, x.dtype)
         self._factor.fill(self.slope)
         np.copyto(self._factor, 1, where=x > 0)
-        out = self._scratch_array("out", x.shape, x.dtype)
+        out = self.scratch_array("out", x.shape, x.dtype)
         np.multiply(x, self._factor, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (factor,) = self._cached()
+        (factor,) = self.cached()
         return grad * factor
 
     def get_config(self) -> dict[str, Any]:
@@ -88,8 +88,8 @@ class Sigmoid(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not self.fast:
             return self._textbook_keep(*textbook.sigmoid(x))
-        s = self._s = self._scratch_array("out", x.shape, x.dtype)
-        t = self._t = self._scratch_array("t", x.shape, x.dtype)
+        s = self._s = self.scratch_array("out", x.shape, x.dtype)
+        t = self._t = self.scratch_array("t", x.shape, x.dtype)
         try:
             with np.errstate(over="raise", invalid="raise", under="ignore"):  # exp(-200) = 0 is right
                 _exp_ratio(x, s, t)
@@ -102,7 +102,7 @@ class Sigmoid(Layer):
     def backward(self, grad: np.ndarray) -> np.ndarray:
         if not self.fast:
             return textbook.sigmoid_backward(grad, self._textbook_cache(grad))
-        s, t = self._cached()
+        s, t = self.cached()
         return grad * s / t  # s * (1 - s) = s / t
 
 
@@ -120,12 +120,12 @@ class Tanh(Layer):
     cache = ("_t",)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._t = self._scratch_array("out", x.shape, x.dtype)
+        self._t = self.scratch_array("out", x.shape, x.dtype)
         np.tanh(x, out=self._t)
         return self._t
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (t,) = self._cached()
+        (t,) = self.cached()
         return grad * (1 - t * t)
 
 
@@ -143,20 +143,20 @@ class GELU(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        t = self._t = self._scratch_array("t", x.shape, x.dtype)
+        t = self._t = self.scratch_array("t", x.shape, x.dtype)
         np.multiply(x, x, out=t)
         t *= self._K * self._C
         t += self._C
         t *= x
         np.tanh(t, out=t)
-        out = self._scratch_array("out", x.shape, x.dtype)
+        out = self.scratch_array("out", x.shape, x.dtype)
         np.add(t, 1, out=out)
         out *= x
         out *= 0.5
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        x, t = self._cached()
+        x, t = self.cached()
         du_dx = self._C * (1 + 3 * self._K * x * x)
         return grad * ((1 + t) / 2 + x / 2 * (1 - t * t) * du_dx)
 
@@ -172,12 +172,12 @@ class Softmax(Layer):
     cache = ("_s",)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        s = self._s = self._scratch_array("out", x.shape, x.dtype)
+        s = self._s = self.scratch_array("out", x.shape, x.dtype)
         np.subtract(x, x.max(axis=-1, keepdims=True), out=s)  # exp can't overflow now
         np.exp(s, out=s)
         s /= s.sum(axis=-1, keepdims=True)
         return s
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (s,) = self._cached()
+        (s,) = self.cached()
         return s * (grad - (grad * s).sum(axis=-1, keepdims=True))

@@ -106,7 +106,7 @@ class MultiHeadAttention(Layer):
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self._cached()
+        (cache,) = self.cached()
         if grad.shape != cache[0].shape:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
         dx, dw_in, db_in, dw_out, db_out = tb.multi_head_attention_backward(grad, cache)

@@ -10,15 +10,19 @@ Speed notes that shape the code:
 
 - ``backward`` *overwrites* ``layer.grads`` (no accumulation), so no zeroing pass is needed.
 - Outputs and input gradients go into *scratch arrays* the layer owns and reuses while the batch
-  shape repeats (``_scratch_array``). A layer's output is therefore only valid until its next
+  shape repeats (``scratch_array``). A layer's output is therefore only valid until its next
   ``forward``; :class:`tinynn.Net` copies the final output before handing it to the caller.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
+
+from ..registry import Registry
 
 Shape = tuple[int | None, ...]
 
@@ -28,7 +32,7 @@ class Layer:
 
     ``cache`` names the attributes ``forward`` keeps for ``backward``; they are None until the
     first ``forward`` (and again after ``free_scratch``), and ``backward`` reads them with
-    ``self._cached()``, which names the layer if ``forward`` has not run.
+    ``self.cached()``, which names the layer if ``forward`` has not run.
 
     ``integer_input``: the layer takes integer indices (an ``Embedding``); a :class:`tinynn.Net`
     whose first layer says so passes integer input to it as it is, instead of casting it to floats.
@@ -43,6 +47,17 @@ class Layer:
     validating the sizes with ``check_int`` as its constructor does; the default builds the layer,
     which is right only for layers whose constructor allocates nothing sized by the config
     (activations, dropout, reshapes).
+
+    **Layers made of layers** (``Sequential``, ``Residual``, a transformer block): a composite
+    layer keeps its children in a list and returns it from ``sublayers()``; that is the whole
+    protocol. Everything that visits layers goes through it (:func:`named_layers`): ``Net``
+    binds every parameter of every layer at any depth into its flat vectors, sets the
+    ``training`` flag (and any other per-layer flag) on each, names parameters and state by
+    their path, and makes ``workers`` replicas (``replica``). A composite's own ``forward`` and
+    ``backward`` call its children's; it sets each child's ``input_grad`` before calling its
+    ``backward`` (see :class:`tinynn.layers.Sequential`). Its ``get_config`` nests its children's
+    ``{"type", "config"}`` and its ``param_shapes`` returns their shapes under the same path names
+    (``"0.Dense.w"``), so nested nets save, load and load strictly like flat ones.
     """
 
     cache: tuple[str, ...] = ()
@@ -83,6 +98,33 @@ class Layer:
         """Shape of the output for an input of ``input_shape`` (``None`` = any batch size)."""
         return input_shape
 
+    def input_shape(self) -> Shape | None:
+        """The input shape this layer's sizes imply (``(None, in_features)`` for Dense), or None if any.
+
+        ``Net.summary`` starts from the first layer's answer when no input shape is given.
+        """
+        return None
+
+    def sublayers(self) -> list[Layer]:
+        """The layers this layer is made of, in order (none for an ordinary layer): see the class docstring."""
+        return []
+
+    def replica(self) -> Layer:
+        """A copy for another thread of ``Net(workers=...)``: it shares this layer's ``params`` dict (the
+        same arrays) but owns its ``grads`` arrays (Net rebinds them into the replica's gradient
+        vector), its scratch arrays and its forward cache.
+
+        The default deep-copies everything else (children through their own ``replica``); override
+        it if a layer holds something that must be shared or must not be copied.
+        """
+        memo: dict[int, Any] = {id(self.params): self.params, id(self._scratch): {}}
+        for name in self.cache:  # the arrays the last forward cached stay behind
+            if isinstance(value := getattr(self, name), np.ndarray):
+                memo[id(value)] = None
+        for child in self.sublayers():
+            memo[id(child)] = child.replica()
+        return copy.deepcopy(self, memo)
+
     def get_config(self) -> dict[str, Any]:
         """Constructor arguments as JSON-able data, enough to rebuild the layer."""
         return {}
@@ -100,14 +142,14 @@ class Layer:
         """
         return {name: p.shape for name, p in cls.from_config(config).params.items()}
 
-    def _cached(self) -> tuple[Any, ...]:
+    def cached(self) -> tuple[Any, ...]:
         """The values ``forward`` kept for ``backward`` (in ``cache`` order); an error before any forward."""
         values = tuple(getattr(self, name) for name in self.cache)
         if any(v is None for v in values):
             raise RuntimeError(f"{self!r}: backward called before forward (nothing cached to differentiate)")
         return values
 
-    def _scratch_array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def scratch_array(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A reusable scratch array. A smaller batch gets a leading slice of the big one."""
         buf = self._scratch.get(name)
         if (
@@ -120,7 +162,7 @@ class Layer:
             self._scratch[name] = buf
         return buf[: shape[0]]
 
-    def _scratch_exact(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def scratch_exact(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A reusable scratch array of exactly ``shape`` (re-made when the shape changes).
 
         For layouts whose batch axis is not first (conv's (C, H, W, N), recurrent (T, N, H)),
@@ -157,7 +199,7 @@ class Layer:
         for name, g in zip(self.params, (g for g in grads if g is not None), strict=True):
             self.grads[name][...] = g
 
-    def _expect_2d(self, x: np.ndarray, width: int | None = None) -> None:
+    def expect_2d(self, x: np.ndarray, width: int | None = None) -> None:
         if x.ndim != 2 or (width is not None and x.shape[1] != width):
             want = f"(batch, {width})" if width is not None else "(batch, features)"
             raise ValueError(f"{self!r} got input of shape {x.shape}; expected {want}")
@@ -167,7 +209,7 @@ class Layer:
         return f"{type(self).__name__}({args})"
 
 
-LAYERS: dict[str, type[Layer]] = {}
+LAYERS: Registry = Registry("layer", Layer, "tn.layers.register_layer")
 """Every layer type a checkpoint may name: class name -> class. Fill it with ``register_layer``."""
 
 L = TypeVar("L", bound=type[Layer])
@@ -179,13 +221,52 @@ def register_layer(cls: L) -> L:
     Built-in layers are registered where they are defined; register your own layer the same way
     before loading a checkpoint that uses it.
     """
-    if not (isinstance(cls, type) and issubclass(cls, Layer)):
-        raise TypeError(f"register_layer expects a Layer subclass, got {cls!r}")
-    known = LAYERS.get(cls.__name__)
-    if known is not None and known is not cls:
-        raise ValueError(f"a different layer named {cls.__name__!r} is already registered ({known!r})")
-    LAYERS[cls.__name__] = cls
-    return cls
+    return LAYERS.register(cls)
+
+
+def named_layers(layers: Sequence[Layer], prefix: str = "") -> Iterator[tuple[str, Layer]]:
+    """Every layer of a layer list and, depth first, of their ``sublayers()``, with its path.
+
+    The path of item ``i`` is ``"<prefix><i>.<Type>"``; a sub-layer's path continues its parent's:
+    ``"2.Residual.0.Dense"``. Parameters and state are named ``"<path>.<name>"``.
+    """
+    for i, layer in enumerate(layers):
+        path = f"{prefix}{i}.{type(layer).__name__}"
+        yield path, layer
+        yield from named_layers(layer.sublayers(), path + ".")
+
+
+def has_params(layer: Layer) -> bool:
+    """True if ``layer`` or any of its sub-layers has trainable parameters."""
+    return any(sub.params for _, sub in named_layers([layer]))
+
+
+def bind_flat(
+    layers: Sequence[Layer], params: np.ndarray | None, grads: np.ndarray
+) -> list[tuple[str, slice, tuple[int, ...]]]:
+    """Make every parameter and gradient of ``layers`` (at any depth) a view into flat vectors.
+
+    Tensors are laid out in :func:`named_layers` order, each layer's in ``params`` order. With
+    ``params`` given, each tensor's current values are copied in and ``layer.params[name]``
+    becomes a view; with ``params=None`` only the gradients are rebound (a replica sharing the
+    parameters). Returns ``(name, slice, shape)`` of every tensor.
+    """
+    layout, offset = [], 0
+    for path, layer in named_layers(layers):
+        for name, value in layer.params.items():
+            where = slice(offset, offset + value.size)
+            if params is not None:
+                params[where] = value.reshape(-1)
+                layer.params[name] = params[where].reshape(value.shape)
+            layer.grads[name] = grads[where].reshape(value.shape)
+            layout.append((f"{path}.{name}", where, value.shape))
+            offset += value.size
+    return layout
+
+
+def layer_config(layer: Layer) -> dict[str, Any]:
+    """``{"type": class name, "config": layer.get_config()}``: what ``from_config`` rebuilds."""
+    return {"type": type(layer).__name__, "config": layer.get_config()}
 
 
 def _layer_class(config: Any) -> tuple[type[Layer], dict[str, Any]]:
@@ -193,11 +274,10 @@ def _layer_class(config: Any) -> tuple[type[Layer], dict[str, Any]]:
     if not isinstance(config, dict):
         raise ValueError(f"a layer config must be a dict {{'type': ..., 'config': ...}}, got {type(config).__name__}")
     name, args = config.get("type"), config.get("config", {})
-    if not isinstance(name, str) or name not in LAYERS:
-        raise ValueError(f"unknown layer type {name!r}; known: {', '.join(sorted(LAYERS))}")
+    cls = LAYERS.lookup(name)
     if not isinstance(args, dict):
         raise ValueError(f"bad config for layer {name}: expected a dict of arguments, got {type(args).__name__}")
-    return LAYERS[name], args
+    return cls, args
 
 
 def from_config(config: dict[str, Any]) -> Layer:

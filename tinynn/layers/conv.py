@@ -57,7 +57,8 @@ class Conv2D(Layer):
 
     Inside, arrays are (C, H, W, N) (batch innermost; see ``_im2col``); the output is an NCHW view.
     In eval mode ``cols`` is built in bands of output rows, at most ``INFERENCE_COLS`` numbers at once.
-    Default init as Dense: ``w_init="he_uniform"`` with fan_in = in_channels*kh*kw, ``b_init="zeros"``.
+    Default init as Dense: ``w_init="he_uniform"``, ``b_init="zeros"``; initializers get the fans
+    ``(in_channels*kh*kw, out_channels*kh*kw)``, torch's.
     """
 
     INFERENCE_COLS = 2**21
@@ -88,9 +89,12 @@ class Conv2D(Layer):
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
-        self.params["w"] = w_init((self.out_channels, self.in_channels, *self.kernel_size), np.float32)
+        # torch's rule for w (out, in, kh, kw): each output sees in*kh*kw inputs, each input feeds out*kh*kw
+        receptive = self.kernel_size[0] * self.kernel_size[1]
+        fans = (self.in_channels * receptive, self.out_channels * receptive)
+        self.params["w"] = w_init((self.out_channels, self.in_channels, *self.kernel_size), np.float32, fans)
         if self.bias:
-            self.params["b"] = b_init((self.out_channels,), np.float32)
+            self.params["b"] = b_init((self.out_channels,), np.float32, fans)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod
@@ -121,10 +125,10 @@ class Conv2D(Layer):
         xc = im.to_chwn(x if x.dtype == w.dtype else x.astype(w.dtype))
         self._in_shape = (c, h, wd, n)
         if any(self.pads):
-            xc = im.pad(xc, self.pads, 0, self._scratch_exact("xp", (c, h + t + b, wd + left + r, n), w.dtype))
+            xc = im.pad(xc, self.pads, 0, self.scratch_exact("xp", (c, h + t + b, wd + left + r, n), w.dtype))
         else:  # e.g. the net's NCHW input: one copy now beats kh*kw strided reads
             xc = im.contiguous(self, "xc", xc)
-        out = self._scratch_exact("out", (self.out_channels, ho, wo, n), w.dtype)
+        out = self.scratch_exact("out", (self.out_channels, ho, wo, n), w.dtype)
         w2 = w.reshape(self.out_channels, -1)
         # Training keeps all of cols for backward. Inference needs none of it afterwards, so it goes
         # in bands of output rows: a 1024-image batch would otherwise build an 80 MB cols for LeNet.
@@ -132,7 +136,7 @@ class Conv2D(Layer):
         sh = self.stride[0]
         for r0 in range(0, ho, band):
             rows = min(band, ho - r0)
-            cols = self._scratch_exact("cols" if rows == band else "cols_tail", (c, kh, kw, rows, wo, n), w.dtype)
+            cols = self.scratch_exact("cols" if rows == band else "cols_tail", (c, kh, kw, rows, wo, n), w.dtype)
             im.im2col(xc[:, sh * r0 : sh * (r0 + rows - 1) + kh], self.kernel_size, self.stride, (rows, wo), cols)
             np.matmul(w2, cols.reshape(c * kh * kw, -1), out=out[:, r0 : r0 + rows].reshape(self.out_channels, -1))
         self._xc, self._cols = xc, (cols.reshape(c * kh * kw, -1) if band == ho else None)
@@ -145,13 +149,13 @@ class Conv2D(Layer):
             dx, dw, db = textbook.conv2d_backward(grad, self._textbook_cache(grad))
             self._set_grads(dw, db)
             return dx if self.input_grad else None
-        self._cached()  # an error naming the layer if forward has not run
+        self.cached()  # an error naming the layer if forward has not run
         cols, w = self._cols, self.params["w"]
         c, h, wd, n = self._in_shape
         ho, wo = self._out_hw(h, wd)
         (kh, kw), (t, b, left, r) = self.kernel_size, self.pads
         if cols is None:  # the forward ran in eval mode, in bands: build the whole matrix now
-            full = self._scratch_exact("cols", (c, kh, kw, ho, wo, n), w.dtype)
+            full = self.scratch_exact("cols", (c, kh, kw, ho, wo, n), w.dtype)
             cols = im.im2col(self._xc, self.kernel_size, self.stride, (ho, wo), full).reshape(c * kh * kw, -1)
         if grad.shape != (n, self.out_channels, ho, wo):
             raise ValueError(
@@ -159,19 +163,19 @@ class Conv2D(Layer):
             )
         g = im.contiguous(self, "g", im.to_chwn(grad)).reshape(self.out_channels, -1)
         # dL/dw as (cols @ g.T).T: OpenBLAS handles this tall-thin shape far better than g @ cols.T.
-        dw_t = self._scratch_exact("dw_t", (cols.shape[0], self.out_channels), w.dtype)
+        dw_t = self.scratch_exact("dw_t", (cols.shape[0], self.out_channels), w.dtype)
         np.matmul(cols, g.T, out=dw_t)
         self.grads["w"].reshape(self.out_channels, -1)[...] = dw_t.T
         if self.bias:
             # The sum over columns as a product with a vector of ones: BLAS beats np.sum here.
-            ones = self._scratch_exact("ones", (g.shape[1],), w.dtype)
+            ones = self.scratch_exact("ones", (g.shape[1],), w.dtype)
             ones.fill(1)
             np.matmul(g, ones, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dcols = self._scratch_exact("dcols", (c, kh, kw, ho, wo, n), w.dtype)
+        dcols = self.scratch_exact("dcols", (c, kh, kw, ho, wo, n), w.dtype)
         np.matmul(w.reshape(self.out_channels, -1).T, g, out=dcols.reshape(c * kh * kw, -1))
-        dxp = self._scratch_exact("dxp", (c, h + t + b, wd + left + r, n), w.dtype)
+        dxp = self.scratch_exact("dxp", (c, h + t + b, wd + left + r, n), w.dtype)
         dxp = im.col2im(dcols, self.kernel_size, self.stride, dxp)
         return im.to_nchw(dxp[:, t : t + h, left : left + wd])
 

@@ -24,7 +24,8 @@ class Dense(Layer):
     ``x.T`` and ``w.T`` are views: BLAS reads them transposed, nothing is copied.
 
     Defaults: ``w_init="he_uniform"`` (He et al. 2015, gain sqrt(2): right for ReLU nets),
-    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype)``.
+    ``b_init="zeros"``. Pass any name from :mod:`tinynn.init` or a callable ``(shape, dtype, fans)``;
+    the fans are ``(in_features, out_features)``.
     """
 
     cache = ("_x",)
@@ -45,9 +46,10 @@ class Dense(Layer):
             w_init, b_init = initializers.get(w_init), initializers.get(b_init)
         except ValueError as e:
             raise ValueError(f"{self!r}: {e}") from None
-        self.params["w"] = w_init((self.in_features, self.out_features), np.float32)
+        fans = (self.in_features, self.out_features)  # w is (in, out): x @ w
+        self.params["w"] = w_init((self.in_features, self.out_features), np.float32, fans)
         if self.bias:
-            self.params["b"] = b_init((self.out_features,), np.float32)
+            self.params["b"] = b_init((self.out_features,), np.float32, fans)
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
 
     @classmethod
@@ -57,14 +59,14 @@ class Dense(Layer):
         return {"w": (n_in, n_out), "b": (n_out,)} if config.get("bias", True) else {"w": (n_in, n_out)}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._expect_2d(x, self.in_features)
+        self.expect_2d(x, self.in_features)
         w = self.params["w"]
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         if not self.fast:
             return self._textbook_keep(*textbook.dense(x, w, self.params.get("b")))
         self._x = x
-        out = self._scratch_array("out", (x.shape[0], self.out_features), w.dtype)
+        out = self.scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
         if self.bias:
             out += self.params["b"]
@@ -75,7 +77,7 @@ class Dense(Layer):
             dx, dw, db = textbook.dense_backward(grad, self._textbook_cache(grad))
             self._set_grads(dw, db)
             return dx if self.input_grad else None
-        (x,), w = self._cached(), self.params["w"]
+        (x,), w = self.cached(), self.params["w"]
         if grad.shape != (x.shape[0], self.out_features):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; "
@@ -84,17 +86,20 @@ class Dense(Layer):
         np.matmul(x.T, grad, out=self.grads["w"])
         if self.bias:
             # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
-            ones = self._scratch_array("ones", (x.shape[0],), w.dtype)
+            ones = self.scratch_array("ones", (x.shape[0],), w.dtype)
             ones.fill(1)
             np.matmul(ones, grad, out=self.grads["b"])
         if not self.input_grad:
             return None
-        dx = self._scratch_array("dx", x.shape, w.dtype)
+        dx = self.scratch_array("dx", x.shape, w.dtype)
         np.matmul(grad, w.T, out=dx)
         return dx
 
     def output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.out_features)
+
+    def input_shape(self) -> Shape:
+        return (None, self.in_features)
 
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"in_features": self.in_features, "out_features": self.out_features}

@@ -33,22 +33,22 @@ class Dropout(Layer):
         if not self.training or self.p == 0:
             self._mask = _IDENTITY
             return x
-        mask = self._mask = self._scratch_array("mask", x.shape, x.dtype)
+        mask = self._mask = self.scratch_array("mask", x.shape, x.dtype)
         get_rng().random(out=mask, dtype=mask.dtype)
         keep = 1.0 - self.p
         # mask = [u >= p] / (1 - p), built in place: no boolean temporary.
         np.greater_equal(mask, self.p, out=mask)
         if keep > 0:
             mask *= 1.0 / keep
-        out = self._scratch_array("out", x.shape, x.dtype)
+        out = self.scratch_array("out", x.shape, x.dtype)
         np.multiply(x, mask, out=out)
         return out
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (mask,) = self._cached()
+        (mask,) = self.cached()
         if mask is _IDENTITY:
             return grad
-        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        dx = self.scratch_array("dx", grad.shape, grad.dtype)
         np.multiply(grad, mask, out=dx)
         return dx
 

@@ -46,7 +46,7 @@ class Embedding(Layer):
         return y
 
     def backward(self, grad: np.ndarray) -> None:
-        (cache,) = self._cached()
+        (cache,) = self.cached()
         want = (*cache[0].shape, self.embedding_dim)
         if grad.shape != want:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {want}")
@@ -122,7 +122,7 @@ class PositionalEmbedding(Layer):
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self._cached()
+        (cache,) = self.cached()
         steps = cache[0]
         if grad.ndim != 3 or grad.shape[1:] != (steps, self.embedding_dim):
             raise ValueError(

@@ -55,7 +55,7 @@ class BatchNorm1d(Layer):
         return {"gamma": (n,), "beta": (n,)}  # the running statistics (state) have the same size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._expect_2d(x, self.num_features)
+        self.expect_2d(x, self.num_features)
         if not self.fast:
             return self._textbook_keep(*self._textbook_normalize(x))
         return self._normalize(x)
@@ -91,7 +91,7 @@ class BatchNorm1d(Layer):
         if x.dtype != gamma.dtype:
             x = x.astype(gamma.dtype)
         n = x.shape[0]
-        xhat = self._xhat = self._scratch_array("xhat", x.shape, x.dtype)
+        xhat = self._xhat = self.scratch_array("xhat", x.shape, x.dtype)
         if self.training:
             if n < 2:
                 raise ValueError(f"{self!r} needs more than 1 sample per batch in training, got {x.shape}")
@@ -109,17 +109,17 @@ class BatchNorm1d(Layer):
             np.subtract(x, self.state["running_mean"], out=xhat)
         self._inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat *= self._inv_std
-        out = self._scratch_array("out", x.shape, x.dtype)
+        out = self.scratch_array("out", x.shape, x.dtype)
         np.multiply(xhat, gamma, out=out)
         out += self.params["beta"]
         return out
 
     def _backward(self, grad: np.ndarray) -> np.ndarray:
-        (xhat, inv_std, *_), gamma = self._cached(), self.params["gamma"]
+        (xhat, inv_std, *_), gamma = self.cached(), self.params["gamma"]
         n = grad.shape[0]
         np.sum(grad, axis=0, out=self.grads["beta"])
         np.einsum("ij,ij->j", grad, xhat, out=self.grads["gamma"])
-        dx = self._scratch_array("dx", grad.shape, grad.dtype)
+        dx = self.scratch_array("dx", grad.shape, grad.dtype)
         if not self.training:
             np.multiply(grad, gamma * inv_std, out=dx)
             return dx
@@ -161,7 +161,7 @@ class BatchNorm2d(BatchNorm1d):
         if not self.fast:
             dx = self._textbook_backward(textbook.to_rows(grad), self._textbook_cache(grad))
             return textbook.from_rows(dx, grad.shape)
-        *_, (n, c, h, w) = self._cached()
+        *_, (n, c, h, w) = self.cached()
         dx = self._backward(grad.transpose(0, 2, 3, 1).reshape(n * h * w, c))
         return dx.reshape(n, h, w, c).transpose(0, 3, 1, 2)
 
@@ -213,7 +213,7 @@ class LayerNorm(Layer):
         return y
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self._cached()
+        (cache,) = self.cached()
         if grad.shape != cache[0].shape:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
         dx, dweight, dbias = tb.layer_norm_backward(grad, cache)

@@ -55,7 +55,7 @@ class _Pool2D(Layer):
         xc = im.to_chwn(x)
         if any(self.padding):
             (ph, pw) = self.padding
-            xc = im.pad(xc, self.pads, self.fill, self._scratch_exact("xp", (c, h + 2 * ph, w + 2 * pw, n), x.dtype))
+            xc = im.pad(xc, self.pads, self.fill, self.scratch_exact("xp", (c, h + 2 * ph, w + 2 * pw, n), x.dtype))
         return xc, self._out_hw(h, w)
 
     def _offsets(self) -> list[tuple[int, int]]:
@@ -70,13 +70,13 @@ class _Pool2D(Layer):
     def _grad_chwn(self, grad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The (C, Ho, Wo, N) gradient and a padded (C, Hp, Wp, N) array for dL/dx, zeroed unless
         the windows tile the input (then every entry is written once)."""
-        self._cached()  # an error naming the layer if forward has not run
+        self.cached()  # an error naming the layer if forward has not run
         c, h, w, n = self._in_shape
         ho, wo = self._out_hw(h, w)
         if grad.shape != (n, c, ho, wo):
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, c, ho, wo)}")
         (ph, pw) = self.padding
-        dxp = self._scratch_exact("dxp", (c, h + 2 * ph, w + 2 * pw, n), grad.dtype)
+        dxp = self.scratch_exact("dxp", (c, h + 2 * ph, w + 2 * pw, n), grad.dtype)
         if not self._tiles():
             dxp.fill(0)
         return im.to_chwn(grad), dxp
@@ -123,7 +123,7 @@ class MaxPool2D(_Pool2D):
                                                              self.padding))
         xp, out_hw = self._prepare(x)
         c, _, _, n = self._in_shape
-        out = self._scratch_exact("out", (c, *out_hw, n), xp.dtype)
+        out = self.scratch_exact("out", (c, *out_hw, n), xp.dtype)
         wins = [im.window(xp, i, j, self.stride, out_hw) for i, j in self._offsets()]
         if len(wins) == 1:
             out[...] = wins[0]
@@ -139,10 +139,10 @@ class MaxPool2D(_Pool2D):
             return textbook.max_pool2d_backward(grad, self._textbook_cache(grad))
         g, dxp = self._grad_chwn(grad)
         out_hw = g.shape[1:3]
-        hit = self._scratch_exact("hit", g.shape, np.bool_)
-        free = self._scratch_exact("free", g.shape, np.bool_)  # outputs whose max is not found yet
+        hit = self.scratch_exact("hit", g.shape, np.bool_)
+        free = self.scratch_exact("free", g.shape, np.bool_)  # outputs whose max is not found yet
         free.fill(True)
-        share = self._scratch_exact("share", g.shape, g.dtype)
+        share = self.scratch_exact("share", g.shape, g.dtype)
         offsets, tiles = self._offsets(), self._tiles()
         for k, (i, j) in enumerate(offsets):
             np.equal(im.window(self._xp, i, j, self.stride, out_hw), self._out, out=hit)
@@ -171,7 +171,7 @@ class AvgPool2D(_Pool2D):
                                                              self.padding))
         xp, out_hw = self._prepare(x)
         c, _, _, n = self._in_shape
-        out = self._scratch_exact("out", (c, *out_hw, n), xp.dtype)
+        out = self.scratch_exact("out", (c, *out_hw, n), xp.dtype)
         for k, (i, j) in enumerate(self._offsets()):
             win = im.window(xp, i, j, self.stride, out_hw)
             if k == 0:
@@ -185,7 +185,7 @@ class AvgPool2D(_Pool2D):
         if not self.fast:
             return textbook.avg_pool2d_backward(grad, self._textbook_cache(grad))
         g, dxp = self._grad_chwn(grad)
-        share = self._scratch_exact("share", g.shape, g.dtype)
+        share = self.scratch_exact("share", g.shape, g.dtype)
         np.multiply(g, 1.0 / (self.kernel_size[0] * self.kernel_size[1]), out=share)
         tiles = self._tiles()
         for i, j in self._offsets():
@@ -214,11 +214,11 @@ class TokenMean(Layer):
         return x.mean(axis=1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         n, t, c = shape
         if grad.shape != (n, c):
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, c)}")
-        dx = self._scratch_array("dx", shape, grad.dtype)
+        dx = self.scratch_array("dx", shape, grad.dtype)
         dx[...] = (grad / t)[:, None, :]
         return dx
 

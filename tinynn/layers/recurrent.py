@@ -131,7 +131,7 @@ class _Recurrent(Layer):
         return x if x.dtype == dtype else x.astype(dtype)
 
     def _check_grad(self, grad: np.ndarray) -> None:
-        (x,) = self._cached()
+        (x,) = self.cached()
         n, t = x.shape[:2]
         want = (n, t, self.hidden_size) if self.return_sequences else (n, self.hidden_size)
         if grad.shape != want:
@@ -142,7 +142,7 @@ class _Recurrent(Layer):
         if not self.return_sequences:
             return h_last
         n, t = self._x.shape[:2]
-        y = self._scratch_exact("y", (n, t, self.hidden_size), h_last.dtype)
+        y = self.scratch_exact("y", (n, t, self.hidden_size), h_last.dtype)
         y[:, :-1] = hs.transpose(1, 0, 2)
         y[:, -1] = h_last
         return y
@@ -152,9 +152,9 @@ class _Recurrent(Layer):
         if not self.input_grad:
             return None
         t, n, _ = da.shape
-        dx_tm = self._scratch_exact("dx_tm", (t, n, self.input_size), da.dtype)
+        dx_tm = self.scratch_exact("dx_tm", (t, n, self.input_size), da.dtype)
         np.matmul(da.reshape(t * n, -1), w_x.T, out=dx_tm.reshape(t * n, -1))
-        dx = self._scratch_exact("dx", (n, t, self.input_size), da.dtype)
+        dx = self.scratch_exact("dx", (n, t, self.input_size), da.dtype)
         dx[...] = dx_tm.transpose(1, 0, 2)
         return dx
 
@@ -174,6 +174,9 @@ class _Recurrent(Layer):
         dx, *dparams = self._textbook_fn_backward(dhs, caches)
         self._set_grads(*dparams)
         return dx if self.input_grad else None
+
+    def input_shape(self) -> Shape:
+        return (None, None, self.input_size)  # any number of steps
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if self.return_sequences:
@@ -231,11 +234,11 @@ class RNN(_Recurrent):
         n, t, n_in = x.shape
         h = self.hidden_size
         w = self._weights()
-        z = self._scratch_exact("z", (t, n, n_in + h + 2), w.dtype)  # rows [x_t, h_{t-1}, 1, 1]
+        z = self.scratch_exact("z", (t, n, n_in + h + 2), w.dtype)  # rows [x_t, h_{t-1}, 1, 1]
         z[:, :, :n_in] = x.transpose(1, 0, 2)
         z[0, :, n_in : n_in + h] = 0
         z[:, :, n_in + h :] = 1
-        a = self._scratch_exact("a", (t, n, h), w.dtype)  # h_t for every step
+        a = self.scratch_exact("a", (t, n, h), w.dtype)  # h_t for every step
         for s in range(t):
             np.matmul(z[s], w, out=a[s])
             if self.nonlinearity == "tanh":
@@ -253,8 +256,8 @@ class RNN(_Recurrent):
         z, a = self._scratch["z"], self._scratch["a"]
         t, n, h = a.shape
         w_h = self.params["w_h"]
-        da = self._scratch_exact("da", a.shape, a.dtype)
-        dh = self._scratch_exact("dh", (n, h), a.dtype)
+        da = self.scratch_exact("da", a.shape, a.dtype)
+        dh = self.scratch_exact("dh", (n, h), a.dtype)
         dh[...] = grad[:, -1] if self.return_sequences else grad
         for s in range(t - 1, -1, -1):
             if self.nonlinearity == "tanh":  # da = dh * (1 - h^2)
@@ -314,7 +317,7 @@ class LSTM(_Recurrent):
         h = self.hidden_size
         w = self._weights()
         dt = w.dtype
-        z = self._scratch_exact("z", (t, n, n_in + h + 2), dt)  # rows [x_t, h_{t-1}, 1, 1]
+        z = self.scratch_exact("z", (t, n, n_in + h + 2), dt)  # rows [x_t, h_{t-1}, 1, 1]
         z[:, :, :n_in] = x.transpose(1, 0, 2)
         z[0, :, n_in : n_in + h] = 0
         z[:, :, n_in + h :] = 1
@@ -322,20 +325,20 @@ class LSTM(_Recurrent):
         # batch would otherwise hold ~90 MB it never reads again).
         self._kept = self.training
         kept = t if self.training else 1
-        a = self._scratch_exact("a", (kept, n, 4 * h), dt)  # gates i, f, g, o of each step, after squashing
-        c = self._scratch_exact("c", (kept + 1, n, h), dt)  # c[s + 1] = c_s; c[0] = c_{-1} = 0
-        tc = self._scratch_exact("tc", (kept, n, h), dt)  # tanh(c_s)
-        h_last = self._scratch_exact("h_last", (n, h), dt)
-        ig = self._scratch_exact("ig", (n, h), dt)
+        a = self.scratch_exact("a", (kept, n, 4 * h), dt)  # gates i, f, g, o of each step, after squashing
+        c = self.scratch_exact("c", (kept + 1, n, h), dt)  # c[s + 1] = c_s; c[0] = c_{-1} = 0
+        tc = self.scratch_exact("tc", (kept, n, h), dt)  # tanh(c_s)
+        h_last = self.scratch_exact("h_last", (n, h), dt)
+        ig = self.scratch_exact("ig", (n, h), dt)
         # All four gates with ONE tanh over the step's whole (contiguous) block, using
         # sigmoid(v) = (1 + tanh(v / 2)) / 2: the i, f, o columns of W are halved once per batch
         # (exact in floating point), and an affine map per column finishes the sigmoids.
-        half = self._scratch_exact("half", (4 * h,), dt)
+        half = self.scratch_exact("half", (4 * h,), dt)
         half[...] = 0.5
         half[2 * h : 3 * h] = 1
-        ws = self._scratch_exact("ws", w.shape, dt)
+        ws = self.scratch_exact("ws", w.shape, dt)
         np.multiply(w, half, out=ws)
-        shift = self._scratch_exact("shift", (4 * h,), dt)
+        shift = self.scratch_exact("shift", (4 * h,), dt)
         np.subtract(1, half, out=shift)  # 0.5 for i, f, o; 0 for g
         c[0] = 0
         for s in range(t):
@@ -367,23 +370,23 @@ class LSTM(_Recurrent):
         h = gh // 4
         dt = a.dtype
         w_h = self.params["w_h"]
-        da = self._scratch_exact("da", a.shape, dt)
-        dh, dc, tmp = (self._scratch_exact(k, (n, h), dt) for k in ("dh", "dc", "tmp"))
+        da = self.scratch_exact("da", a.shape, dt)
+        dh, dc, tmp = (self.scratch_exact(k, (n, h), dt) for k in ("dh", "dc", "tmp"))
         # Local derivatives of every step at once, in big contiguous passes, so the loop below
         # only chains: d = [i(1-i), f(1-f), 1-g^2, o(1-o)] = a * (q - a) + p with q = [1,1,0,1], p = [0,0,1,0];
         # and o * (1 - tanh(c)^2), the path from h_t to c_t.
-        q, p = self._scratch_exact("q", (gh,), dt), self._scratch_exact("p", (gh,), dt)
+        q, p = self.scratch_exact("q", (gh,), dt), self.scratch_exact("p", (gh,), dt)
         q[...], p[...] = 1, 0
         q[2 * h : 3 * h], p[2 * h : 3 * h] = 0, 1
-        d = self._scratch_exact("d", a.shape, dt)
+        d = self.scratch_exact("d", a.shape, dt)
         np.subtract(q, a, out=d)
         d *= a
         d += p
-        o_dtanh = self._scratch_exact("o_dtanh", tc.shape, dt)
+        o_dtanh = self.scratch_exact("o_dtanh", tc.shape, dt)
         np.multiply(tc, tc, out=o_dtanh)
         np.subtract(1, o_dtanh, out=o_dtanh)
         o_dtanh *= a[:, :, 3 * h :]
-        w_ht = self._scratch_exact("w_ht", w_h.T.shape, dt)
+        w_ht = self.scratch_exact("w_ht", w_h.T.shape, dt)
         w_ht[...] = w_h.T  # a contiguous copy: the 27 products below run ~10% faster than on the view
         dh[...] = grad[:, -1] if self.return_sequences else grad
         dc[...] = 0
@@ -439,15 +442,15 @@ class GRU(_Recurrent):
         h = self.hidden_size
         p = self.params
         dt = p["w_x"].dtype
-        xt = self._scratch_exact("xt", (t, n, n_in), dt)  # time-major input
+        xt = self.scratch_exact("xt", (t, n, n_in), dt)  # time-major input
         xt[...] = x.transpose(1, 0, 2)
-        gx = self._scratch_exact("gx", (t, n, 3 * h), dt)  # x_t @ w_x + b_x, all steps in one product
+        gx = self.scratch_exact("gx", (t, n, 3 * h), dt)  # x_t @ w_x + b_x, all steps in one product
         np.matmul(xt.reshape(t * n, n_in), p["w_x"], out=gx.reshape(t * n, 3 * h))
         gx += p["b_x"]
-        hs = self._scratch_exact("hs", (t + 1, n, h), dt)  # hs[s] = h_{s-1}; hs[0] = 0
-        gh = self._scratch_exact("gh", (t, n, 3 * h), dt)  # h_{t-1} @ w_h + b_h
-        rz = self._scratch_exact("rz", (t, n, 2 * h), dt)
-        nn = self._scratch_exact("n", (t, n, h), dt)
+        hs = self.scratch_exact("hs", (t + 1, n, h), dt)  # hs[s] = h_{s-1}; hs[0] = 0
+        gh = self.scratch_exact("gh", (t, n, 3 * h), dt)  # h_{t-1} @ w_h + b_h
+        rz = self.scratch_exact("rz", (t, n, 2 * h), dt)
+        nn = self.scratch_exact("n", (t, n, h), dt)
         hs[0] = 0
         for s in range(t):
             np.matmul(hs[s], p["w_h"], out=gh[s])
@@ -472,9 +475,9 @@ class GRU(_Recurrent):
         t, n, h = nn.shape
         dt = nn.dtype
         p = self.params
-        dgx = self._scratch_exact("dgx", (t, n, 3 * h), dt)
-        dgh = self._scratch_exact("dgh", (t, n, 3 * h), dt)
-        dh, tmp = (self._scratch_exact(k, (n, h), dt) for k in ("dh", "tmp"))
+        dgx = self.scratch_exact("dgx", (t, n, 3 * h), dt)
+        dgh = self.scratch_exact("dgh", (t, n, 3 * h), dt)
+        dh, tmp = (self.scratch_exact(k, (n, h), dt) for k in ("dh", "tmp"))
         dh[...] = grad[:, -1] if self.return_sequences else grad
         for s in range(t - 1, -1, -1):
             r, zg, ns = rz[s, :, :h], rz[s, :, h:], nn[s]

@@ -23,7 +23,7 @@ class Flatten(Layer):
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -68,7 +68,7 @@ class Reshape(Layer):
         return x.reshape(x.shape[0], *self.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         return grad.reshape(shape)
 
     def output_shape(self, input_shape: Shape) -> Shape:
@@ -104,7 +104,7 @@ class PatchesToTokens(Layer):
         return x.reshape(n, d, h * w).transpose(0, 2, 1)  # a view: the next layer reads it as it is
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
-        (shape,) = self._cached()
+        (shape,) = self.cached()
         n, d, h, w = shape
         if grad.shape != (n, h * w, d):
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, h * w, d)}")

@@ -11,27 +11,23 @@ from typing import Any
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
-from .optimizer import Optimizer, decay_mask
+from .optimizer import OPTIMIZERS, Optimizer, decay_mask, register_optimizer
 from .rmsprop import RMSProp
 from .sgd import SGD
 from .sgdm import SGDm
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {
-    "sgd": SGD,
-    "sgdm": SGDm,
-    "adagrad": Adagrad,
-    "rmsprop": RMSProp,
-    "adam": Adam,
-    "adamw": AdamW,
-}
-
 
 def get(name: str, **kwargs: Any) -> Optimizer:
-    """Build an optimizer by (case-insensitive) name, e.g. get("adam", lr=1e-3)."""
-    key = name.lower()
-    if key not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(OPTIMIZERS)}")
-    return OPTIMIZERS[key](**kwargs)
+    """Build a registered optimizer by (case-insensitive) class name, e.g. get("adam", lr=1e-3)."""
+    return OPTIMIZERS.find(name)(**kwargs)
 
 
-__all__ = ["Optimizer", "SGD", "SGDm", "Adagrad", "RMSProp", "Adam", "AdamW", "decay_mask", "get", "lr_scheduler"]
+def names() -> list[str]:
+    """The registered optimizers' names in lower case, as ``get`` and the command line take them."""
+    return sorted(name.lower() for name in OPTIMIZERS)
+
+
+__all__ = [
+    "OPTIMIZERS", "Optimizer", "SGD", "SGDm", "Adagrad", "RMSProp", "Adam", "AdamW", "decay_mask", "get", "names",
+    "lr_scheduler", "register_optimizer",
+]  # fmt: skip

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, register_optimizer
 
 
+@register_optimizer
 class Adagrad(Optimizer):
     r"""Adagrad (Duchi, Hazan & Singer, 2011).
 
@@ -18,6 +19,8 @@ class Adagrad(Optimizer):
     Defaults: lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0,
     eps=1e-10, maximize=False. Same as torch.optim.Adagrad.
     """
+
+    elementwise = True  # each coordinate from its own values: may step in slices
 
     hyperparams = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize")
 

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, register_optimizer
 
 
+@register_optimizer
 class Adam(Optimizer):
     r"""Adam (Kingma & Ba, 2015), in torch's floating-point formulation.
 
@@ -21,6 +22,8 @@ class Adam(Optimizer):
     m and v start at 0. Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
     amsgrad=False, decoupled_weight_decay=False, maximize=False. Same as torch.optim.Adam.
     """
+
+    elementwise = True  # each coordinate from its own values: may step in slices
 
     hyperparams = ("lr", "betas", "eps", "weight_decay", "amsgrad", "decoupled_weight_decay", "maximize")
 
@@ -68,6 +71,7 @@ class Adam(Optimizer):
         d *= self.lr * math.sqrt(bias2) / bias1
 
 
+@register_optimizer
 class AdamW(Adam):
     r"""AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay.
 

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..checks import check_int
+from ..registry import Registry
 from .optimizer import Optimizer, check_lr
 
 
@@ -78,6 +79,18 @@ class LRScheduler:
         return f"{type(self).__name__}({args}, last_epoch={self.last_epoch})"
 
 
+SCHEDULERS: Registry = Registry("scheduler", LRScheduler, "tn.optim.lr_scheduler.register_scheduler")
+"""Every scheduler class a checkpoint may name: class name -> class. Fill it with ``register_scheduler``."""
+
+S = TypeVar("S", bound=type[LRScheduler])
+
+
+def register_scheduler(cls: S) -> S:
+    """Class decorator: make ``cls`` rebuildable by name from a checkpoint (``cls.from_config(config, optimizer)``)."""
+    return SCHEDULERS.register(cls)
+
+
+@register_scheduler
 class StepLR(LRScheduler):
     """lr = base_lr * gamma ** (epoch // step_size): divide by 1/gamma every step_size epochs."""
 
@@ -94,6 +107,7 @@ class StepLR(LRScheduler):
         return self.base_lr * self.gamma ** (epoch // self.step_size)
 
 
+@register_scheduler
 class MultiStepLR(LRScheduler):
     """lr = base_lr * gamma ** (number of milestones <= epoch)."""
 
@@ -108,6 +122,7 @@ class MultiStepLR(LRScheduler):
         return self.base_lr * self.gamma ** bisect_right(self.milestones, epoch)
 
 
+@register_scheduler
 class ExponentialLR(LRScheduler):
     """lr = base_lr * gamma ** epoch."""
 
@@ -121,6 +136,7 @@ class ExponentialLR(LRScheduler):
         return self.base_lr * self.gamma**epoch
 
 
+@register_scheduler
 class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
 
@@ -140,6 +156,7 @@ class CosineAnnealingLR(LRScheduler):
         return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
+@register_scheduler
 class LinearLR(LRScheduler):
     """lr = base_lr * (start + (end - start) * min(epoch, total_iters) / total_iters).
 
@@ -175,6 +192,7 @@ class LinearLR(LRScheduler):
 LinearWarmup = LinearLR
 
 
+@register_scheduler
 class SequentialLR(LRScheduler):
     """Schedulers one after another: ``schedulers[i]`` runs from ``milestones[i - 1]`` on, counting
     its own epochs from 0 there; all share the first one's base lr (torch's ``SequentialLR``).
@@ -232,9 +250,9 @@ class SequentialLR(LRScheduler):
     def from_config(cls, config: dict[str, Any], optimizer: Optimizer) -> SequentialLR:
         schedulers = []
         for item in config["schedulers"]:
-            sub = SCHEDULERS.get(item["type"]) if isinstance(item, dict) else None
-            if sub is None:
-                raise ValueError(f"SequentialLR: unknown scheduler {item!r}")
+            if not isinstance(item, dict):
+                raise ValueError(f"SequentialLR: a scheduler's config must be a dict, got {item!r}")
+            sub = SCHEDULERS.lookup(item.get("type"))
             schedulers.append(sub.from_config(item["config"], optimizer))
         return cls(optimizer, schedulers, config["milestones"])
 
@@ -242,6 +260,7 @@ class SequentialLR(LRScheduler):
         return f"SequentialLR({self.schedulers!r}, milestones={list(self.milestones)}, last_epoch={self.last_epoch})"
 
 
+@register_scheduler
 class ReduceLROnPlateau(LRScheduler):
     """Multiply the lr by ``factor`` when a metric has stopped improving (torch's ``ReduceLROnPlateau``).
 
@@ -336,13 +355,7 @@ def _exact_keys(sched: LRScheduler, d: dict[str, Any]) -> dict[str, Any]:
     return {k: v.item() if isinstance(v, np.ndarray) and v.ndim == 0 else v for k, v in d.items()}
 
 
-SCHEDULERS: dict[str, type[LRScheduler]] = {
-    cls.__name__: cls
-    for cls in (StepLR, MultiStepLR, ExponentialLR, CosineAnnealingLR, LinearLR, SequentialLR, ReduceLROnPlateau)
-}
-"""Every scheduler a checkpoint may name."""
-
 __all__ = [
     "LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "LinearWarmup",
-    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS",
+    "SequentialLR", "ReduceLROnPlateau", "SCHEDULERS", "register_scheduler",
 ]  # fmt: skip

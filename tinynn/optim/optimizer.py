@@ -15,12 +15,14 @@ Each subclass only writes `init_state` (the state it keeps, declared up front) a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..checks import check_int
+from ..registry import Registry
 
 State = dict[str, Any]  # name -> np.ndarray shaped like params, or a float
 
@@ -49,12 +51,17 @@ class Optimizer:
 
     `decay_mask` (optional, a 1-D array like `params` of 0s and 1s) limits weight decay to the
     entries where it is 1: build it from a net's parameter names with :func:`decay_mask`.
+
+    A class whose update reads each coordinate's own values only declares `elementwise = True`
+    in its own body; then `Net(workers=...)` steps slices of the vector in parallel through
+    `shard` and `join` (the state `init_state` declares, sliced). The claim is not inherited by a
+    subclass that changes the math (`is_elementwise`); any other optimizer steps whole.
     """
 
     hyperparams: tuple[str, ...] = ("lr", "weight_decay", "maximize")
-    # Every coordinate is updated from its own values only, so a step may run on slices of the
-    # vector in parallel (tinynn.parallel.optimizer_step). A subclass using norms must say False.
-    elementwise: bool = True
+    # True: every coordinate is updated from its own values only (no norms, no sums over the
+    # vector), so a step may run on slices of the vector in parallel (see is_elementwise).
+    elementwise: bool = False
     decoupled_weight_decay: bool = False
 
     def __init__(
@@ -166,6 +173,46 @@ class Optimizer:
         if self.decay_mask is not None and self.decay_mask.shape != params.shape:
             raise ValueError(f"{name}.step: decay_mask has shape {self.decay_mask.shape}, params {params.shape}")
 
+    # -- stepping slices in parallel (tinynn.parallel.optimizer_step) -------------------------
+
+    @classmethod
+    def is_elementwise(cls) -> bool:
+        """True if ``cls`` declares ``elementwise = True`` below every override of the math.
+
+        The claim is not inherited silently: a subclass that overrides ``compute_step``,
+        ``init_state`` or ``step`` (a global-norm scaling, say) loses it unless it declares
+        ``elementwise = True`` itself; a subclass that only changes defaults (AdamW) keeps it.
+        """
+        mro = cls.__mro__
+        declarer = next(k for k in mro if "elementwise" in vars(k))
+        if vars(declarer)["elementwise"] is not True:
+            return False
+        definers = (next(k for k in mro if m in vars(k)) for m in ("init_state", "compute_step", "step"))
+        return all(mro.index(declarer) <= mro.index(k) for k in definers)
+
+    def shard(self, params: np.ndarray, part: slice) -> Optimizer:
+        """An optimizer that steps ``params[part]`` alone: a copy whose state arrays (those of
+        ``init_state``), work arrays and decay mask are views of that slice. For elementwise
+        optimizers only; ``join`` takes its scalars back after the step."""
+        if not self.is_elementwise():
+            raise TypeError(f"{type(self).__name__} is not elementwise (is_elementwise()): it cannot step a slice")
+        if self._out is None:
+            self._start(params)
+        shard = copy.copy(self)
+        shard.state = {k: v[part] if isinstance(v, np.ndarray) else v for k, v in self.state.items()}
+        shard._g, shard._out = self._g[part], self._out[part]
+        if self.decay_mask is not None:
+            shard._decay_mask, shard._decay_where = self._decay_mask[part], self._decay_where[part]
+        return shard
+
+    def join(self, shards: Sequence[Optimizer]) -> None:
+        """After every shard stepped its slice: take the step count and scalar state they moved alike."""
+        first = shards[0]
+        self.t = first.t
+        for name, value in first.state.items():
+            if not isinstance(value, np.ndarray):
+                self.state[name] = value
+
     # -- saving and resuming ---------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:
@@ -217,6 +264,17 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
         return f"{type(self).__name__}({args})"
+
+
+OPTIMIZERS: Registry = Registry("optimizer", Optimizer, "tn.optim.register_optimizer")
+"""Every optimizer class a checkpoint may name: class name -> class. Fill it with ``register_optimizer``."""
+
+Opt = TypeVar("Opt", bound=type[Optimizer])
+
+
+def register_optimizer(cls: Opt) -> Opt:
+    """Class decorator: make ``cls`` rebuildable by name from a checkpoint and by ``tn.optim.get``."""
+    return OPTIMIZERS.register(cls)
 
 
 def _arrays(state: State):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, register_optimizer
 
 
+@register_optimizer
 class RMSProp(Optimizer):
     r"""RMSProp (Hinton, Coursera lecture 6e, 2012), in torch's formulation.
 
@@ -20,6 +21,8 @@ class RMSProp(Optimizer):
     All state starts at 0. Defaults: lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0,
     momentum=0, centered=False, maximize=False. Same as torch.optim.RMSprop.
     """
+
+    elementwise = True  # each coordinate from its own values: may step in slices
 
     hyperparams = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, register_optimizer
 
 
+@register_optimizer
 class SGD(Optimizer):
     r"""Stochastic gradient descent, the simplest optimizer.
 
@@ -16,6 +17,8 @@ class SGD(Optimizer):
     Defaults: lr=1e-3, weight_decay=0, maximize=False. Same as torch.optim.SGD with
     momentum=0 (torch's default lr is also 1e-3).
     """
+
+    elementwise = True  # each coordinate from its own values: may step in slices
 
     def __init__(
         self, lr: float = 1e-3, weight_decay: float = 0.0, maximize: bool = False, decay_mask: np.ndarray | None = None

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper
+from .optimizer import Optimizer, check_hyper, register_optimizer
 
 
+@register_optimizer
 class SGDm(Optimizer):
     r"""SGD with momentum: a velocity `b` accumulates past gradients.
 
@@ -20,6 +21,8 @@ class SGDm(Optimizer):
     maximize=False. Same as torch.optim.SGD with momentum > 0. Nesterov needs
     momentum > 0 and dampening = 0.
     """
+
+    elementwise = True  # each coordinate from its own values: may step in slices
 
     hyperparams = ("lr", "momentum", "dampening", "nesterov", "weight_decay", "maximize")
 
