@@ -372,6 +372,7 @@ def test_every_layer_with_parameters_declares_their_shapes():
              tn.layers.LayerNorm((5, 6), elementwise_affine=False), tn.layers.LayerNorm([5, 6])],
     lambda: [Dense(4, 6), tn.layers.Residual([BatchNorm1d(6), tn.layers.Sequential([Dense(6, 6), ReLU()]),
              tn.layers.Residual([Dense(6, 6, bias=False)])]), Dense(6, 2)],
+    lambda: [tn.layers.TransformerBlock(6, 2, causal=True), tn.layers.TransformerBlock(6, 3, 2, 0.1)],
 ])  # fmt: skip
 def test_param_shapes_agree_with_the_built_net(layers):
     net = tn.Net(layers())

@@ -166,7 +166,7 @@ def _every_layer():
             (L.LayerNorm(3), (4, 5, 3)), (L.MultiHeadAttention(4, 2, causal=True), (4, 5, 4)),
             (L.PatchesToTokens(), (4, 3, 2, 2)), (L.TokenMean(), (4, 5, 3)),
             (L.Sequential([L.Dense(3, 2), L.Tanh()]), (4, 3)),
-            (L.Residual([L.Dense(3, 3), L.ReLU()]), (4, 3))]  # fmt: skip
+            (L.Residual([L.Dense(3, 3), L.ReLU()]), (4, 3)), (L.TransformerBlock(4, 2), (4, 5, 4))]  # fmt: skip
 
 
 @pytest.mark.parametrize("layer, shape", _every_layer(), ids=lambda v: type(v).__name__ if hasattr(v, "params") else "")
@@ -175,7 +175,9 @@ def test_backward_before_forward_names_the_layer(layer, shape):
     out_shape = layer.forward(x).shape
     layer.free_scratch()  # the cache goes with the scratch arrays
     fresh = type(layer).from_config(layer.get_config())
-    last = layer.sublayers()[-1] if layer.sublayers() else layer  # a block's last layer runs backward first
+    last = layer  # a block's last layer (at any depth) runs backward first
+    while last.sublayers():
+        last = last.sublayers()[-1]
     for one in (fresh, layer):
         with pytest.raises(RuntimeError, match=rf"{type(last).__name__}\(.*backward called before forward"):
             one.backward(np.ones(out_shape, np.float32))

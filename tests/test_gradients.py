@@ -170,6 +170,7 @@ GRADCHECK_TABLE |= {
     "TokenMean": "tests/test_vit.py::test_token_mean_gradients",
     "Sequential": "tests/test_blocks.py::test_gradcheck_of_one_block",
     "Residual": "tests/test_blocks.py::test_gradcheck_through_nested_blocks",
+    "TransformerBlock": "tests/test_transformer_block.py::test_gradcheck",
 }
 
 

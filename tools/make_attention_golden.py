@@ -20,6 +20,9 @@ Everything in float64, for sequences of ``batch=3, time=6`` (arrays named ``<cas
            ignore_index -100 (case ``ignore``), label smoothing 0.1 too (``smooth``), ignore_index=0
            (``ignore0``): logits, targets, loss, dlogits (of the mean loss)
   gelu_*   F.gelu(approximate="tanh") and the exact (erf) default: x, y_tanh, dx_tanh, y_erf
+  block_*  a causal pre-norm transformer block written with torch modules (GPT-2's): x + attn(ln_1(x)),
+           then x + fc_2(gelu_tanh(fc_1(ln_2(x)))), width 8, 2 heads, MLP 32: x, r, y, dx, and for every
+           parameter p_<name> (tinynn's path names, Dense weights as (in, out)) and its gradient d_<name>
 """
 
 from __future__ import annotations
@@ -143,6 +146,36 @@ def gelu(rng: np.random.Generator) -> dict[str, np.ndarray]:
             "y_erf": F.gelu(x.detach()).numpy()}
 
 
+def block(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    ln1, ln2 = torch.nn.LayerNorm(E).double(), torch.nn.LayerNorm(E).double()
+    attn = torch.nn.MultiheadAttention(E, H, batch_first=True).double()
+    fc1, fc2 = torch.nn.Linear(E, 4 * E).double(), torch.nn.Linear(4 * E, E).double()
+    tensors = {"0.Residual.0.LayerNorm.weight": ln1.weight, "0.Residual.0.LayerNorm.bias": ln1.bias,
+               "0.Residual.1.MultiHeadAttention.in_proj_weight": attn.in_proj_weight,
+               "0.Residual.1.MultiHeadAttention.in_proj_bias": attn.in_proj_bias,
+               "0.Residual.1.MultiHeadAttention.out_proj_weight": attn.out_proj.weight,
+               "0.Residual.1.MultiHeadAttention.out_proj_bias": attn.out_proj.bias,
+               "1.Residual.0.LayerNorm.weight": ln2.weight, "1.Residual.0.LayerNorm.bias": ln2.bias,
+               "1.Residual.1.Dense.w": fc1.weight, "1.Residual.1.Dense.b": fc1.bias,
+               "1.Residual.3.Dense.w": fc2.weight, "1.Residual.3.Dense.b": fc2.bias}
+    with torch.no_grad():
+        for t in tensors.values():
+            t.copy_(t64(rng.uniform(-0.5, 0.5, tuple(t.shape))))
+    x, r = t64(rng.standard_normal((N, T, E)), True), rng.standard_normal((N, T, E))
+    causal = torch.from_numpy(np.triu(np.ones((T, T), dtype=bool), k=1))
+    h = ln1(x)
+    h = x + attn(h, h, h, attn_mask=causal, need_weights=False)[0]
+    y = h + fc2(F.gelu(fc1(ln2(h)), approximate="tanh"))
+    (y * t64(r)).sum().backward()
+    out = {"x": x.detach().numpy(), "r": r, "y": y.detach().numpy(), "dx": x.grad.numpy()}
+    for name, t in tensors.items():
+        value, grad = t.detach().numpy().copy(), t.grad.numpy().copy()
+        if name.endswith("Dense.w"):  # torch's Linear weight is (out, in); Dense keeps x @ w with w (in, out)
+            value, grad = value.T, grad.T
+        out |= {f"p_{name}": value, f"d_{name}": grad}
+    return out
+
+
 def main() -> None:
     GOLDEN.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -155,6 +188,7 @@ def main() -> None:
     out |= attention(rng)
     out |= cross_entropy(rng)
     out |= {f"gelu_{k}": v for k, v in gelu(rng).items()}
+    out |= {f"block_{k}": v for k, v in block(np.random.default_rng(1)).items()}  # own stream: earlier arrays unchanged
     path = GOLDEN / "attention.npz"
     np.savez_compressed(path, torch_version=np.array(torch.__version__), **out)
     print(f"wrote {path} ({len(out)} arrays)")

@@ -2,9 +2,10 @@
 
 One module per family, from simple to complex: ``base`` (the Layer class and the registry),
 ``dense``, ``activations``, ``dropout``, ``shape``, ``normalization``, ``conv``, ``pooling``
-(both built on the private ``_im2col`` helpers), ``recurrent``, ``embedding``, ``attention``, and
-``blocks`` (layers made of layers: ``Sequential``, ``Residual``). The math of ``embedding``,
-``attention`` and ``LayerNorm`` is in :mod:`tinynn.textbook.attention`.
+(both built on the private ``_im2col`` helpers), ``recurrent``, ``embedding``, ``attention``,
+``blocks`` (layers made of layers: ``Sequential``, ``Residual``) and ``transformer``
+(``TransformerBlock``). The math of ``embedding``, ``attention`` and ``LayerNorm`` is in
+:mod:`tinynn.textbook.attention`.
 """
 
 from .activations import GELU, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
@@ -30,6 +31,7 @@ from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AvgPool2D, MaxPool2D, TokenMean
 from .recurrent import GRU, LSTM, RNN
 from .shape import Flatten, PatchesToTokens, Reshape
+from .transformer import TransformerBlock
 
 __all__ = [
     "LAYERS",
@@ -61,6 +63,7 @@ __all__ = [
     "Softmax",
     "Tanh",
     "TokenMean",
+    "TransformerBlock",
     "bind_flat",
     "from_config",
     "has_params",

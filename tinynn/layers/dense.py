@@ -16,6 +16,10 @@ from .base import Layer, Shape, register_layer
 class Dense(Layer):
     """Fully connected layer: ``y = x @ w + b`` with ``w`` of shape (in_features, out_features).
 
+    ``x`` is (N, in_features), or (N, ..., in_features) as torch's ``nn.Linear`` takes it: the same
+    ``w`` applies at every position of a sequence (a transformer's MLP and output head), the
+    leading axes folded into rows of one matrix product.
+
     The optimised version of :func:`tinynn.textbook.dense.dense` (scratch outputs, the bias
     gradient as a BLAS product); ``fast=False`` runs that function instead.
 
@@ -29,6 +33,7 @@ class Dense(Layer):
     """
 
     cache = ("_x",)
+    _lead: tuple[int, ...] = ()  # the leading axes of an (N, ..., C) input, folded into rows
 
     def __init__(
         self,
@@ -59,18 +64,23 @@ class Dense(Layer):
         return {"w": (n_in, n_out), "b": (n_out,)} if config.get("bias", True) else {"w": (n_in, n_out)}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self.expect_2d(x, self.in_features)
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, {self.in_features}) "
+                             f"or (batch, ..., {self.in_features})")
         w = self.params["w"]
         if x.dtype != w.dtype:
             x = x.astype(w.dtype)
         if not self.fast:
             return self._textbook_keep(*textbook.dense(x, w, self.params.get("b")))
+        self._lead = x.shape[:-1]
+        if x.ndim > 2:  # (N, ..., C) -> (N*..., C): one product for every position
+            x = x.reshape(-1, self.in_features)
         self._x = x
         out = self.scratch_array("out", (x.shape[0], self.out_features), w.dtype)
         np.matmul(x, w, out=out)
         if self.bias:
             out += self.params["b"]
-        return out
+        return out if len(self._lead) == 1 else out.reshape(*self._lead, self.out_features)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
         if not self.fast:
@@ -78,11 +88,13 @@ class Dense(Layer):
             self._set_grads(dw, db)
             return dx if self.input_grad else None
         (x,), w = self.cached(), self.params["w"]
-        if grad.shape != (x.shape[0], self.out_features):
+        if grad.shape != (*self._lead, self.out_features):
             raise ValueError(
                 f"{self!r}: backward got gradient of shape {grad.shape}; "
-                f"expected {(x.shape[0], self.out_features)}"
+                f"expected {(*self._lead, self.out_features)}"
             )
+        if grad.ndim > 2:
+            grad = grad.reshape(-1, self.out_features)
         np.matmul(x.T, grad, out=self.grads["w"])
         if self.bias:
             # The sum over the batch as a product with a row of ones: BLAS is ~4x faster than np.sum.
@@ -93,10 +105,10 @@ class Dense(Layer):
             return None
         dx = self.scratch_array("dx", x.shape, w.dtype)
         np.matmul(grad, w.T, out=dx)
-        return dx
+        return dx if len(self._lead) == 1 else dx.reshape(*self._lead, self.in_features)
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        return (input_shape[0], self.out_features)
+        return (*input_shape[:-1], self.out_features)
 
     def input_shape(self) -> Shape:
         return (None, self.in_features)

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
-    """``y = x @ w + b``: x (N, in), w (in, out), b (out,) or None."""
+    """``y = x @ w + b``: x (N, in) or (N, ..., in), w (in, out), b (out,) or None."""
     y = x @ w
     if b is not None:
         y = y + b
@@ -14,9 +14,13 @@ def dense(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> tuple[np
 
 
 def dense_backward(dy: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``dx = dy @ w.T``, ``dw = x.T @ dy``, ``db = sum over the batch of dy``."""
+    """``dx = dy @ w.T``, ``dw = x.T @ dy``, ``db = sum over the batch of dy``.
+
+    For (N, ..., in) input every position is a row: x and dy are read as (rows, in) and (rows, out).
+    """
     x, w, b = cache
-    return dy @ w.T, x.T @ dy, None if b is None else dy.sum(axis=0)
+    x2, dy2 = x.reshape(-1, w.shape[0]), dy.reshape(-1, w.shape[1])
+    return dy @ w.T, x2.T @ dy2, None if b is None else dy2.sum(axis=0)
 
 
 def relu(x: np.ndarray) -> tuple[np.ndarray, tuple]:
