@@ -80,8 +80,8 @@ def main() -> None:
         order = rng.permutation(len(x))
         losses[wiring] = [model.train_step(x[j], y[j]) for j in order[: steps * batch].reshape(steps, batch)]
         first, last = norms[wiring][0], norms[wiring][-1]
-        print(f"{wiring:>9}: gradient norm block 0 {first:.3g}, block {depth - 1} {last:.3g} (ratio {first / last:.3g}); "
-              f"training loss after {steps} steps {np.mean(losses[wiring][-20:]):.3f}")
+        print(f"{wiring:>9}: gradient norm block 0 {first:.3g}, block {depth - 1} {last:.3g} "
+              f"(ratio {first / last:.3g}); training loss after {steps} steps {np.mean(losses[wiring][-20:]):.3f}")
 
     fig, (ax_g, ax_l) = plt.subplots(1, 2, figsize=(11, 4))
     for wiring in WIRINGS:

@@ -103,7 +103,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(zoo.NETS), default=d["model"],
                         help="which net: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10) (default: {d['model']})")
+                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10); vit (a vision transformer: 16 patches "
+                        f"of 7x7 -> 4 pre-norm blocks of width 64 -> 10) (default: {d['model']})")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
     parser.add_argument("--dropout", type=float_in(0, 0.95), default=d["dropout"],
