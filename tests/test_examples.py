@@ -30,6 +30,8 @@ EXPECTED = {
     "debugging.py": [f"debugging_{name}.png" for name in ("overfit_one_batch", "gradient_norms", "dead_relus")],
     "mnist_rnn.py": ["rnn_gradient_reach.png"],
     "mnist_cnn.py": ["cnn_filters.png", "cnn_feature_maps.png"],
+    "mnist_vit.py": ["vit_attention.png", "vit_positions.png"],
+    "residual_stream.py": ["residual_gradients.png"],
 }
 
 

@@ -31,6 +31,8 @@ EXAMPLES: dict[str, list[str]] = {
     "debugging.py": [],
     "mnist_cnn.py": [],
     "mnist_rnn.py": [],
+    "mnist_vit.py": [],
+    "residual_stream.py": [],
 }
 
 
