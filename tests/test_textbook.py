@@ -196,8 +196,9 @@ def test_a_net_trains_the_same_on_both_paths(make):
 
 @pytest.mark.parametrize("make", [
     # bias=False before batch norm, which removes any bias (its gradient is 0: nothing to check but rounding)
-    lambda: [L.Conv2D(2, 3, (3, 2), stride=(2, 1), padding=1, bias=False), L.BatchNorm2d(3), L.ReLU(), L.MaxPool2D(2, stride=1),
-             L.AvgPool2D(2, padding=1), L.Flatten(), L.Dense(3 * 2 * 3, 4), L.Sigmoid(), L.BatchNorm1d(4)],
+    lambda: [L.Conv2D(2, 3, (3, 2), stride=(2, 1), padding=1, bias=False), L.BatchNorm2d(3), L.ReLU(),
+             L.MaxPool2D(2, stride=1), L.AvgPool2D(2, padding=1), L.Flatten(), L.Dense(3 * 2 * 3, 4), L.Sigmoid(),
+             L.BatchNorm1d(4)],
     lambda: [L.LSTM(3, 4, return_sequences=True), L.GRU(4, 3, return_sequences=True), L.RNN(3, 2)],
 ], ids=["conv", "recurrent"])
 def test_the_textbook_path_passes_the_gradient_check(make):

@@ -172,3 +172,6 @@ def test_vit_cli_defaults_and_sweep(tmp_path) -> None:
     model = tn.Model.load(out / "model.npz")
     assert type(model.optimizer).__name__ == "AdamW"
     assert type(model.scheduler).__name__ == "SequentialLR"
+    # 180 training images (20 held out) in batches of 50: 4 steps, the first tenth (at least 1) warms up
+    warmup, cosine = model.scheduler.schedulers
+    assert model.scheduler.milestones == (1,) and warmup.start_factor == 0.01 and cosine.T_max == 3

@@ -112,6 +112,9 @@ TRAIN_DEFAULTS: dict[str, dict[str, float | str]] = {
     "lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0},
     # A transformer's usual recipe: AdamW with decoupled weight decay, and a linear warmup before
     # the cosine decay (Adam's early steps, from noisy moment estimates, would otherwise be full size).
-    "vit": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "scheduler": "warmup-cosine", "epochs": 10},
+    # Without shifts it fits the training set (99.95% after 10 epochs, seed 0) at 98.2% on the test
+    # set; a ViT has no convolution's translation invariance built in, so shifted copies teach it.
+    "vit": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "scheduler": "warmup-cosine", "epochs": 10,
+            "random_shift": 1},
 }
 """Training options whose default differs from the CLI's (MLP) one, per net."""
