@@ -79,6 +79,18 @@ def overfit_one_batch(x, y, steps: int, out: Path) -> tuple[Path, dict[str, floa
     ax.set_title("Overfit one batch: a working setup memorises it, a broken one cannot")
     ax.legend(fontsize=9, loc="lower left")
     ax.grid(alpha=0.3, which="both")
+    # Setups that end within 20% of ln 10 lie one on top of another at the main panel's scale (the
+    # zero-init line hides under the lr 1e-6 one): the inset spreads out that band so each can be seen.
+    near = [v for v in finals.values() if v > 0.8 * math.log(10)]
+    band = (min(near, default=2.0) - 0.03, math.log(10) + 0.02)
+    inset = ax.inset_axes([0.52, 0.3, 0.45, 0.4])
+    for line in ax.get_lines()[: len(OVERFIT_SETUPS)]:
+        inset.plot(line.get_xdata(), line.get_ydata(), ls=line.get_linestyle(), lw=2, color=line.get_color())
+    inset.axhline(math.log(10), color="black", lw=0.8, ls=":")
+    inset.set_ylim(*band)
+    inset.set_title("zoom on the band just below ln 10 (linear scale)", fontsize=9)
+    inset.tick_params(labelsize=8)
+    inset.grid(alpha=0.3)
     fig.tight_layout()
     path = out / "debugging_overfit_one_batch.png"
     fig.savefig(path, dpi=100)
@@ -172,12 +184,13 @@ def dead_relus(x, y, probe, steps: int, out: Path) -> tuple[Path, dict[str, list
         when.append(t)
         dead.append(dead_fraction(model.net, probe))
         dead = np.array(dead)
-        finals[f"Adam lr {lr:g}"] = list(dead[-1])
+        # per layer: dead share at the first probe after step 0, lowest and highest after it, at the end
+        finals[f"Adam lr {lr:g}"] = [(d[1], d[1:].min(), d[1:].max(), d[-1]) for d in dead.T]
         ax.plot(when, 100 * dead[:, 0], color=color, lw=2, label=f"Adam lr {lr:g}, first hidden layer (128 units)")
         ax.plot(when, 100 * dead[:, 1], color=color, lw=2, ls="--", label=f"Adam lr {lr:g}, second hidden layer (64)")
     ax.set_xlabel("step (batch 128)")
     ax.set_ylabel("dead units (%): output 0 for all probe images")
-    ax.set_title(f"Dead ReLUs: a learning rate too large kills units for good ({len(probe)} probe images)")
+    ax.set_title(f"Dead ReLUs: a learning rate too large kills units ({len(probe)} probe images)")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -209,8 +222,9 @@ def main(argv: list[str] | None = None) -> None:
     print("wrote", path)
     path, dead = dead_relus(x, y, x[-1000:], 60 if args.quick else 800, args.out)
     for name, row in dead.items():
-        shares = ", ".join(f"layer {i + 1}: {100 * v:.0f}%" for i, v in enumerate(row))
-        print(f"dead units at the end, {name:<14} {shares}")
+        for i, (early, low, high, end) in enumerate(row):
+            print(f"dead units, {name:<14} layer {i + 1}: {100 * early:.0f}% at the first probe after step 0, "
+                  f"then between {100 * low:.0f}% and {100 * high:.0f}%, {100 * end:.0f}% at the end")
     print("wrote", path)
 
 

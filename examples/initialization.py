@@ -85,13 +85,17 @@ def histograms(results, which: str, out: Path) -> Path:
         for depth, (a, g) in enumerate(zip(acts, grads, strict=True)):
             if which == "activations":
                 values, bins = a.ravel(), np.linspace(-1.05, 1.05, 60) if "relu" not in label else None
-                if bins is None:
-                    hi = max(float(np.percentile(np.concatenate([v.ravel() for v in acts]), 99.5)), 1e-6)
-                    values, bins = values[values > 0], np.linspace(0, hi, 60)  # ReLU: the nonzero part
+                if bins is None:  # ReLU: the nonzero part, up to the largest value of any layer (none cut off)
+                    hi = max(max(float(v.max()) for v in acts), 1e-6)
+                    values, bins = values[values > 0], np.linspace(0, hi, 60)
                 std = f"std {a.std():.2g}"
             else:
                 mag = np.abs(g.ravel())
-                values, bins = np.log10(mag[mag > 0]), np.linspace(-14, 0, 70)
+                values = np.log10(mag[mag > 0])
+                # all layers of the panel on one range: up to the largest value, down to the 0.1% quantile
+                # (a few underflowing values would otherwise stretch the axis to 1e-40)
+                logs = np.log10(np.concatenate([np.abs(v[v != 0]) for v in grads]))
+                bins = np.linspace(math.floor(np.percentile(logs, 0.1)), math.ceil(logs.max()), 70)
                 std = f"std {g.std():.1e}"
             ax.hist(values, bins=bins, histtype="step", color=colors[depth], lw=1.4, density=True,
                     label=f"layer {depth + 1}: {std}")
@@ -99,10 +103,12 @@ def histograms(results, which: str, out: Path) -> Path:
         ax.legend(fontsize=7, loc="upper left" if which == "gradients" else "upper center")
         ax.set_yticks([])
         ax.set_xlabel("activation value (ReLU: nonzero values only)" if which == "activations"
-                      else r"$\log_{10} |\partial L / \partial h|$")
-    title = ("Outputs of the six hidden activations, one batch of MNIST digits (layer 1 yellow-green = first)"
+                      else r"$\log_{10} |\partial L / \partial h|$ (the smallest 0.1% of values are off the left edge)")
+    title = ("Outputs of the six hidden activations, one batch of MNIST digits (dark purple: layer 1, the first;"
+             " yellow-green: layer 6, the last)"
              if which == "activations" else
-             "Gradients flowing back into each hidden activation (log scale of |gradient|)")
+             "Gradients flowing back into each hidden activation, log scale of |gradient|"
+             " (dark purple: layer 1; yellow-green: layer 6)")
     fig.suptitle(title, fontsize=13)
     fig.tight_layout()
     path = out / f"initialization_{which}.png"

@@ -209,18 +209,31 @@ def plot_batch_size(noise, curves, grid, out: Path) -> Path:
     ax_n.set_title("noise of the mini-batch gradient (at the initial weights)")
     ax_n.legend()
     ax_n.grid(alpha=0.3, which="both")
-    for (b, row), color in zip(curves.items(), plt.cm.plasma(np.linspace(0, 0.8, len(curves))), strict=True):
+    diverged_any = False
+    for j, ((b, row), color) in enumerate(zip(curves.items(), plt.cm.plasma(np.linspace(0, 0.8, len(curves))),
+                                              strict=True)):
         row = np.array(row)
         ax_lr.plot(grid, row, "o-", color=color, lw=1.8, label=f"batch {b}")
         if np.isfinite(row).any():
             i = int(np.nanargmin(row))
             ax_lr.plot(grid[i], row[i], "*", color=color, ms=16, mec="black")
+        # A diverged run has no validation loss: an X at the top of the panel, one row per batch size.
+        gone = [lr for lr, v in zip(grid, row, strict=True) if not np.isfinite(v)]
+        if gone:
+            diverged_any = True
+            ax_lr.plot(gone, [0.96 - 0.04 * j] * len(gone), "X", color=color, ms=11, mec="black",
+                       transform=ax_lr.get_xaxis_transform(), clip_on=False)
+    ax_lr.axhline(math.log(10), color="black", ls=":", lw=1)
+    ax_lr.text(grid[0], math.log(10) * 1.04, "ln 10: guessing", fontsize=9)
+    lo, hi = ax_lr.get_ylim()
+    ax_lr.set_ylim(lo, hi * 1.8)  # headroom for the X marks above the curves
     ax_lr.set_xscale("log")
     ax_lr.set_yscale("log")
     ax_lr.set_xlabel("learning rate (plain SGD)")
     ax_lr.set_ylabel("validation loss after one epoch")
-    ax_lr.set_title("best learning rate per batch size (star), same number of samples seen")
-    ax_lr.legend()
+    ax_lr.set_title("best learning rate per batch size (star), same number of samples seen"
+                    + ("\nX at the top: the run diverged (no validation loss)" if diverged_any else ""))
+    ax_lr.legend(loc="lower left")
     ax_lr.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path = out / "learning_rate_batch_size.png"

@@ -86,20 +86,24 @@ for i, layer in enumerate(layers):
         maps[i] = np.array(h[0])  # copy: layers reuse their output buffers
 first, second = maps[convs[0]], maps[convs[1]]
 cols = 8
-fig, axes = plt.subplots(3, cols, figsize=(13, 5.6), dpi=110)
+fig = plt.figure(figsize=(14, 5.6), dpi=110, layout="constrained")
+grid = fig.add_gridspec(3, cols + 1, width_ratios=[1] * cols + [0.07])  # the last column: colorbars
+axes = np.array([[fig.add_subplot(grid[r, c]) for c in range(cols)] for r in range(3)])
 for ax in axes.ravel():
     ax.axis("off")
 axes[0, 0].imshow(digit.reshape(28, 28), cmap="gray_r")
 axes[0, 0].set_title(f"input (label {y_test[0]})")
-for k, fm in enumerate(first):
-    axes[0, k + 1].imshow(fm, cmap="viridis")
-    axes[0, k + 1].set_title(f"conv1 map {k}", fontsize=9)
-for k, fm in enumerate(second):
-    ax = axes[1 + k // cols, k % cols]
-    ax.imshow(fm, cmap="viridis")
-    ax.set_title(f"conv2 map {k}", fontsize=9)
-fig.suptitle("Feature maps of one test digit: conv 1 (6 x 28x28, before pooling), conv 2 (16 x 10x10)")
-fig.tight_layout()
+# One colour scale per conv layer, centred on 0 (white), so maps of a layer compare by colour
+# and the colorbars give the values.
+for fms, cells, name, bar in ((first, axes[0, 1 : 1 + len(first)], "conv1", grid[0, cols]),
+                              (second, axes[1:].ravel()[: len(second)], "conv2", grid[1:, cols])):  # fmt: skip
+    limit = float(np.abs(fms).max()) or 1.0
+    for k, (ax, fm) in enumerate(zip(cells, fms, strict=True)):
+        im = ax.imshow(fm, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        ax.set_title(f"{name} map {k}", fontsize=9)
+    fig.colorbar(im, cax=fig.add_subplot(bar), label=f"{name} output")
+fig.suptitle("Feature maps of one test digit: conv 1 (6 x 28x28, before pooling), conv 2 (16 x 10x10);\n"
+             "one colour scale per layer, red positive, blue negative")
 fig.savefig(out / "cnn_feature_maps.png")
 plt.close(fig)
 print(f"wrote cnn_filters.png and cnn_feature_maps.png to {out}")

@@ -73,9 +73,11 @@ def main() -> None:
         reach[kind]["trained"] = gradient_reach(model, probe_x, probe_y)
         acc = model.evaluate(x_test, y_test)["accuracy"]
         reach[kind]["accuracy"] = acc
-        back = reach[kind]["trained"]
+        init, back = reach[kind]["init"], reach[kind]["trained"]
         print(f"{kind}: test accuracy {acc:.4f} after {epochs} epoch(s) on {len(x):,} images; "
-              f"gradient reaching back 10 / 27 steps: {back[10]:.2e} / {back[27]:.2e} of the last step's")
+              f"gradient reaching back 10 / 27 steps: {back[10]:.2e} / {back[27]:.2e} of the last step's "
+              f"(at initialization {init[10]:.2e} / {init[27]:.2e}, a factor 10 every "
+              f"{27 / -np.log10(init[27]):.1f} steps); from k = 22 to 27 it changes {back[27] / back[22]:.1f}x")
 
     args.out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)

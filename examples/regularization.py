@@ -77,6 +77,8 @@ def train(model: tn.Model, data, epochs: int) -> dict[str, list[float]]:
 
 def plot(results: dict[str, dict], out: Path) -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.8))
+    for ax in axes[1:-1]:
+        ax.sharey(axes[0])  # one loss axis for the three settings, so their curves compare by eye
     for ax, (name, c) in zip(axes, results.items(), strict=False):
         epochs = np.arange(1, len(c["loss"]) + 1)
         ax.plot(epochs, c["loss"], color=COLORS[name], lw=1.8, label="training loss (train mode)")
@@ -84,10 +86,11 @@ def plot(results: dict[str, dict], out: Path) -> Path:
         if name == "none":
             ax.axvline(c["best_epoch"], color="black", lw=1, ls=":")
             ax.axvline(c["stop_epoch"], color="grey", lw=1, ls="-.")
-            ax.annotate(f"best validation loss\n(epoch {c['best_epoch']})", (c["best_epoch"], ax.get_ylim()[1] * 0.6),
-                        xytext=(5, 0), textcoords="offset points", fontsize=8)
-            ax.annotate(f"early stop\n(patience {PATIENCE})", (c["stop_epoch"], ax.get_ylim()[1] * 0.35),
-                        xytext=(5, 0), textcoords="offset points", fontsize=8)
+            # x in data, y in axes fraction: the labels stay put when the shared y axis grows
+            ax.annotate(f"best validation loss\n(epoch {c['best_epoch']})", (c["best_epoch"], 0.88),
+                        xycoords=ax.get_xaxis_transform(), xytext=(5, 0), textcoords="offset points", fontsize=8)
+            ax.annotate(f"early stop\n(patience {PATIENCE})", (c["stop_epoch"], 0.74),
+                        xycoords=ax.get_xaxis_transform(), xytext=(5, 0), textcoords="offset points", fontsize=8)
         ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")

@@ -306,6 +306,40 @@ def test_float32_end_to_end() -> None:
     assert grad.dtype == np.float32 and isinstance(value, float)
 
 
+def test_fast_path_stays_float32_inside() -> None:
+    """Every leaf layer of the names transformer takes and returns float32 on the fast path, both ways:
+    no silent float64 upcast in between (each would cost a conversion and double the memory traffic)."""
+    tn.seed(0)
+    net = tn.Net([L.Embedding(27, 16), L.PositionalEmbedding(8, 16), L.TransformerBlock(16, 4, causal=True),
+                  L.LayerNorm(16), L.Dense(16, 27)])
+    seen = []
+
+    def watch(path, layer):
+        forward, backward = layer.forward, layer.backward
+
+        def fwd(x):
+            y = forward(x)
+            seen.append((path, "forward", x.dtype if x.dtype.kind == "f" else np.dtype(np.float32), y.dtype))
+            return y
+
+        def bwd(g):
+            dx = backward(g)
+            seen.append((path, "backward", g.dtype, np.dtype(np.float32) if dx is None else dx.dtype))
+            return dx
+
+        layer.forward, layer.backward = fwd, bwd
+
+    for path, layer in net.named_layers():
+        if not layer.sublayers():
+            watch(path, layer)
+    idx = np.random.default_rng(0).integers(0, 27, (4, 8))
+    y = net.forward(idx)
+    net.backward(np.ones_like(y))
+    assert len(seen) == 2 * 10  # 2 embeddings; LayerNorm, attention, LayerNorm, Dense, GELU, Dense; LayerNorm, Dense
+    wrong = [s for s in seen if s[2] != np.float32 or s[3] != np.float32]
+    assert not wrong, wrong
+
+
 def test_dropout_only_in_training_and_seeded() -> None:
     tn.seed(0)
     layer = L.MultiHeadAttention(8, 2, dropout=0.5)

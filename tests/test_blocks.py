@@ -212,3 +212,13 @@ def test_a_block_defined_by_its_arguments_shows_them():
 
     assert repr(Pair(3)) == "Pair(width=3)"
     assert repr(L.Residual([L.ReLU()])) == "Residual([ReLU()])"
+
+
+def test_layer_state_inside_a_block_is_checked_on_load():
+    """A negative running variance is refused at any depth, named by its path."""
+    net = tn.Net([L.Dense(3, 4), L.Residual([L.BatchNorm1d(4), L.Dense(4, 4)])])
+    state = {k: v.copy() for k, v in net.state().items()}
+    net.load_state(state)  # the net's own state loads
+    state["1.Residual.0.BatchNorm1d.running_var"][0] = -1.0
+    with pytest.raises(ValueError, match="running_var"):
+        net.load_state(state)

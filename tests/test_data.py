@@ -391,6 +391,28 @@ def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_pa
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in NAMES)
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_a_killed_download_then_a_failing_retry_leave_no_folder(server, tmp_path, fake):
+    base, handler = server
+    sums, good = _publish(handler, fake, base)
+    handler.routes[f"/slow/{TRAIN_IMAGES}.gz"] = good[TRAIN_IMAGES] * 50
+    handler.stall.add(f"/slow/{TRAIN_IMAGES}.gz")
+    folder = tmp_path / "dl"  # made by the first download
+    env = dict(os.environ, PYTHONPATH=str(Path(tinynn.__file__).resolve().parents[1]))
+    child = subprocess.Popen([sys.executable, "-c", _KILLABLE_DOWNLOAD, str(folder), f"{base}/slow/"], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not list(folder.glob(".*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list(folder.glob(".*.tmp"))) == 1
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    with pytest.raises(MNISTNotFoundError):
+        load_mnist(folder, mirrors=[f"{base}/missing/"], checksums=sums, timeout=5, progress=False)
+    assert list(tmp_path.iterdir()) == []  # the temp, and the folder made for the download, are gone
+
+
 @pytest.mark.parametrize("mirrors", ["https://example.com/mnist/", b"https://example.com/", ["file:///etc/"],
                                      ["ftp://example.com/mnist/"], ["example.com/mnist"], ["https:///mnist"], [7]])
 def test_mirrors_must_be_a_list_of_http_urls(tmp_path, mirrors):

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers_user import as_user, shared_folder
 
 from tinynn.fileio import atomic_write
 
@@ -162,23 +163,34 @@ def test_resave_keeps_the_permissions(tmp_path):
 
 @posix
 def test_errors_name_the_users_path_not_the_temp(tmp_path):
-    if os.geteuid() == 0:  # root writes anywhere; make the rename fail instead: the target's folder vanishes
-        folder = tmp_path / "ro"
-        folder.mkdir()
+    # root writes anywhere; make the rename fail instead: the target's folder vanishes
+    folder = tmp_path / "ro"
+    folder.mkdir()
 
-        def vanish(tmp):
-            os.rename(folder, tmp_path / "moved")
+    def vanish(tmp):
+        os.rename(folder, tmp_path / "moved")
 
-        with pytest.raises(FileNotFoundError) as info:
-            atomic_write(folder / "f.bin", _put(b"x"), verify=vanish)
-    else:
-        folder = tmp_path / "ro"
-        folder.mkdir()
-        folder.chmod(0o500)
-        with pytest.raises(PermissionError) as info:
-            atomic_write(folder / "f.bin", _put(b"x"))
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write(folder / "f.bin", _put(b"x"), verify=vanish)
     assert info.value.filename == str(folder / "f.bin") and ".tmp" not in str(info.value)
-    assert str(folder / "f.bin") in str(info.value)
+
+
+@posix
+def test_read_only_folder_error_names_the_users_path():
+    """As an ordinary user (CI is root: the check runs as nobody), a read-only folder refuses the temp file;
+    the error names the file asked for."""
+    with shared_folder() as shared:
+        folder = shared / "ro"
+
+        def check():
+            folder.mkdir()
+            folder.chmod(0o500)
+            with pytest.raises(PermissionError) as info:
+                atomic_write(folder / "f.bin", _put(b"x"))
+            assert info.value.filename == str(folder / "f.bin") and ".tmp" not in str(info.value)
+            assert str(folder / "f.bin") in str(info.value) and os.listdir(folder) == []
+
+        as_user(check)
 
 
 def test_disk_full_names_the_users_path(tmp_path):
@@ -229,3 +241,69 @@ def test_temp_of_a_running_save_is_kept(tmp_path):
     live.write_bytes(b"in progress")
     atomic_write(path, _put(b"x"))
     assert live.exists()
+
+
+@posix
+@pytest.mark.parametrize("target", ["/dev/stdout", "/proc/self/fd/1", "/dev/fd/1"])
+def test_fd_links_are_refused_and_a_redirected_log_survives(tmp_path, target):
+    """``save('/dev/stdout') > log.txt``: the descriptor link resolves to log.txt; replacing it would lose the log."""
+    log = tmp_path / "log.txt"
+    code = f"""
+import sys
+print("the log", flush=True)
+from tinynn.fileio import atomic_write
+try:
+    atomic_write({target!r}, lambda f: f.write(b"PK not a log"))
+except ValueError as e:
+    print("refused:", e, file=sys.stderr)
+"""
+    with open(log, "w") as out:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert "refused:" in proc.stderr and "file descriptor link" in proc.stderr, proc.stderr
+    assert log.read_text() == "the log\n" and _temps(tmp_path) == []
+
+
+@posix
+def test_a_long_utf8_name_open_accepts_can_be_saved(tmp_path):
+    name = "é" * 122  # 244 bytes, 122 characters: under the 255-byte limit, but not with a temp suffix on all of it
+    with open(tmp_path / "probe", "wb"):
+        pass
+    path = tmp_path / name
+    with open(path, "wb") as f:  # open() accepts the name
+        f.write(b"old")
+    atomic_write(path, _put(b"new"))
+    assert path.read_bytes() == b"new" and _temps(tmp_path) == []
+
+
+_FULL_DISK = textwrap.dedent(
+    """
+    import resource, sys
+    import numpy as np
+    import tinynn as tn
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # a file may not grow past 4 KiB: EFBIG
+    what, path = sys.argv[1], sys.argv[2]
+    if what == "model":
+        net = tn.Net([tn.layers.Dense(64, 64)])
+        tn.Model(net, tn.losses.MSE(), tn.optim.SGD()).save(path)
+    else:
+        h = tn.History()
+        for e in range(200):
+            h.append(e, {"loss": 1.0 / (e + 1)})
+        h.save(path)
+    """
+)
+
+
+@posix
+@pytest.mark.parametrize("what", ["model", "history"])
+def test_a_full_disk_is_one_error_naming_the_file(tmp_path, what):
+    """RLIMIT_FSIZE stands in for a full disk (EFBIG like ENOSPC: the write fails with no file name)."""
+    path = tmp_path / "out.bin"
+    path.write_bytes(b"old")
+    proc = subprocess.run([sys.executable, "-c", _FULL_DISK, what, str(path)], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"OSError: [Errno {errno.EFBIG}] File too large: '{path}'", proc.stderr
+    assert "During handling" not in proc.stderr and "direct cause" not in proc.stderr, proc.stderr
+    assert path.read_bytes() == b"old" and _temps(tmp_path) == []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_user import as_user, shared_folder
 
 import tinynn as tn
 from tinynn import cli, zoo
@@ -160,12 +161,18 @@ def test_out_is_checked_before_training(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "file"]  # nothing created
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
-def test_unwritable_out_is_a_usage_error(tmp_path, capsys):
-    (tmp_path / "ro").mkdir(mode=0o555)
-    with pytest.raises(SystemExit) as e:
-        train(*SMALL, "--out", str(tmp_path / "ro" / "run"))
-    assert e.value.code == 2 and "cannot create files" in capsys.readouterr().err
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_unwritable_out_is_a_usage_error(capsys):
+    """As an ordinary user (as nobody when root runs the tests: root writes into read-only folders)."""
+    with shared_folder() as shared:
+        (shared / "ro").mkdir(mode=0o555)
+
+        def check():
+            with pytest.raises(SystemExit) as e:
+                train(*SMALL, "--out", str(shared / "ro" / "run"))
+            assert e.value.code == 2 and "cannot create files" in capsys.readouterr().err
+
+        as_user(check)
 
 
 def test_a_folder_never_mixes_two_runs(tmp_path, monkeypatch, capsys):

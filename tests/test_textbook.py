@@ -101,6 +101,104 @@ def test_pooling(seed, pool, workers):
     both_paths(lambda: [pool(k, stride=stride, padding=padding)], x, workers, steps=2)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_attention(seed, workers):
+    """Random widths, heads, lengths; causal or not, with and without bias; two steps (buffers reused)."""
+    r = np.random.default_rng(seed)
+    heads = int(r.integers(1, 4))
+    dim, causal, bias = heads * int(r.integers(1, 4)), bool(seed % 2), seed != 2
+    x = r.standard_normal((int(r.integers(4, 9)), int(r.integers(1, 7)), dim))
+    both_paths(lambda: [L.MultiHeadAttention(dim, heads, causal=causal, bias=bias)], x, workers, steps=2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_attention_with_padding_and_dropout(seed):
+    """A key padding mask (with and without causal) and dropout: one worker (neither may split the batch)."""
+    r = np.random.default_rng(seed)
+    n, t, heads = int(r.integers(2, 6)), int(r.integers(2, 7)), int(r.integers(1, 4))
+    dim, causal, dropout = 2 * heads, bool(seed % 2), 0.3 if seed >= 2 else 0.0
+    pad = np.zeros((n, t), bool)
+    pad[:, 1:] = r.random((n, t - 1)) < 0.4  # key 0 is never padding: every query keeps a key
+    x = r.standard_normal((n, t, dim))
+
+    def make():
+        layer = L.MultiHeadAttention(dim, heads, causal=causal, dropout=dropout)
+        layer.set_key_padding_mask(pad)
+        return [layer]
+
+    if not dropout:
+        both_paths(make, x, steps=2)
+        return
+    nets = []
+    for fast in (True, False):
+        tn.seed(0)
+        nets.append(tn.Net(make(), dtype=np.float64, fast=fast))
+    for step in range(2):  # each forward reseeded: both paths draw the same dropout masks
+        g = r.standard_normal(x.shape)
+        out = []
+        for net in nets:
+            tn.seed(10 + step)
+            out.append((net.forward(x), net.backward(g, input_grad=True).copy(), net.grads.copy()))
+        for got, want, what in zip(*out, ("forward", "dL/dx", "parameter gradients"), strict=True):
+            assert_close(got, want, f"step {step}: {what}")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_layer_norm(seed, workers):
+    r = np.random.default_rng(seed)
+    shape = tuple(int(d) for d in r.integers(1, 6, size=int(r.integers(1, 3))))
+    affine = seed != 1
+    x = 2 + 3 * r.standard_normal((int(r.integers(4, 9)), *([int(r.integers(1, 5))] if seed % 2 else []), *shape))
+
+    weight, bias = r.standard_normal(shape), r.standard_normal(shape)  # not 1 and 0: the affine part counts
+
+    def make():
+        layer = L.LayerNorm(shape, elementwise_affine=affine)
+        if affine:
+            layer.params["weight"][...], layer.params["bias"][...] = weight, bias
+        return [layer]
+
+    both_paths(make, x, workers, steps=2)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("one_hot", [True, False], ids=["one_hot", "sorted"])
+@pytest.mark.parametrize("seed", range(4))
+def test_embedding(seed, one_hot, workers, monkeypatch):
+    """Both fast backwards (one-hot product, sort + reduceat) against ``np.add.at``; repeated indices."""
+    if not one_hot:
+        monkeypatch.setattr(L.Embedding, "ONE_HOT_MAX", 0)
+    r = np.random.default_rng(seed)
+    rows, dim = int(r.integers(1, 30)), int(r.integers(1, 6))
+    x = r.integers(0, rows, size=(int(r.integers(4, 9)), *r.integers(1, 6, size=int(r.integers(1, 3)))))
+    fast_net, textbook_net = both_paths(lambda: [L.Embedding(rows, dim)], x, workers, steps=2, backward=False)
+    g = r.standard_normal((*x.shape, dim))
+    fast_net.backward(g)
+    textbook_net.backward(g)
+    assert_close(fast_net.grads, textbook_net.grads, "dL/dweight")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_transformer_language_model(workers):
+    """The names model in small: embeddings, two causal pre-norm blocks, LayerNorm, head; every gradient."""
+    r = np.random.default_rng(0)
+    x = r.integers(0, 7, size=(6, 5))
+
+    def make():
+        return [L.Embedding(7, 8), L.PositionalEmbedding(6, 8), L.TransformerBlock(8, 2, causal=True),
+                L.TransformerBlock(8, 2, causal=True), L.LayerNorm(8), L.Dense(8, 7)]
+
+    fast_net, textbook_net = both_paths(make, x, workers, steps=2, backward=False)
+    for step in range(2):
+        g = r.standard_normal((6, 5, 7))
+        for net in (fast_net, textbook_net):
+            net.forward(x)
+            net.backward(g)
+        assert_close(fast_net.grads, textbook_net.grads, f"step {step}: every parameter gradient")
+
+
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_batch_norm(seed, train):
@@ -197,8 +295,8 @@ def test_a_net_trains_the_same_on_both_paths(make):
 @pytest.mark.parametrize("make", [
     # bias=False before batch norm, which removes any bias (its gradient is 0: nothing to check but rounding)
     lambda: [L.Conv2D(2, 3, (3, 2), stride=(2, 1), padding=1, bias=False), L.BatchNorm2d(3), L.ReLU(),
-             L.MaxPool2D(2, stride=1), L.AvgPool2D(2, padding=1), L.Flatten(), L.Dense(3 * 2 * 3, 4), L.Sigmoid(),
-             L.BatchNorm1d(4)],
+             L.MaxPool2D(2, stride=1), L.AvgPool2D(2, padding=1), L.Flatten(), L.Dense(3 * 2 * 3, 4),
+             L.Sigmoid(), L.BatchNorm1d(4)],
     lambda: [L.LSTM(3, 4, return_sequences=True), L.GRU(4, 3, return_sequences=True), L.RNN(3, 2)],
 ], ids=["conv", "recurrent"])
 def test_the_textbook_path_passes_the_gradient_check(make):

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import string
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,8 +43,9 @@ class TrainingDiverged(RuntimeError):
 class Callback:
     """Base class: override the hooks you need; ``self.model`` is the Model being trained.
 
-    ``self.params`` holds ``epochs`` (the epoch to stop at), ``steps`` (batches per epoch) and
-    ``samples`` (per epoch). Set ``self.model.stop_training = True`` to stop after this epoch.
+    ``self.params`` holds ``epochs`` (the epoch to stop at), ``steps`` (batches per epoch),
+    ``samples`` (per epoch) and ``validation`` (whether ``val_*`` logs will come). Set
+    ``self.model.stop_training = True`` to stop after this epoch.
     """
 
     model: Any = None
@@ -118,6 +121,14 @@ def _better(mode: str, monitor: str) -> str:
     if mode == "auto":
         return "max" if "acc" in monitor else "min"
     return mode
+
+
+def _check_logged(params: dict[str, Any], keys: list[str], who: str, where: str) -> None:
+    """Before the first epoch: refuse ``val_*`` keys when ``fit`` has no validation data (no epoch will log them)."""
+    missing = [k for k in keys if k.startswith("val_")] if params.get("validation") is False else []
+    if missing:
+        raise ValueError(f"{who}: {', '.join(missing)} (in {where}) is logged only with validation data; "
+                         "pass validation_data to fit")
 
 
 def _monitored(logs: dict[str, float], monitor: str, who: str) -> float:
@@ -266,13 +277,27 @@ class ModelCheckpoint(Callback):
         self._sign = 1.0 if _better(mode, monitor) == "min" else -1.0
         self.best = math.inf
 
+    def on_train_begin(self) -> None:
+        """Refuse, before the first epoch, a ``{val_...}`` field or monitor that no epoch will log."""
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(self.filepath) if name}
+        except ValueError as e:
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} is not a format string ({e})") from None
+        used = {re.split(r"[.\[]", name)[0] for name in fields} | ({self.monitor} if self.save_best_only else set())
+        _check_logged(self.params, sorted(used), "ModelCheckpoint", f"filepath {self.filepath!r} or monitor")
+
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
             value = self._sign * _monitored(logs, self.monitor, "ModelCheckpoint")
             if not value < self.best:
                 return
             self.best = value
-        self.model.save(Path(self.filepath.format(epoch=epoch + 1, **logs)))
+        try:
+            path = Path(self.filepath.format(epoch=epoch + 1, **logs))
+        except (KeyError, IndexError) as e:
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} names {e}, which is not in the epoch "
+                             f"logs {sorted(logs)}") from None
+        self.model.save(path)
 
     def get_config(self) -> dict[str, Any]:
         return {"filepath": self.filepath, "monitor": self.monitor, "save_best_only": self.save_best_only,
@@ -299,6 +324,7 @@ class EarlyStopping(Callback):
         self._sign = 1.0 if _better(mode, monitor) == "min" else -1.0
 
     def on_train_begin(self) -> None:
+        _check_logged(self.params, [self.monitor], "EarlyStopping", "monitor")
         self.best, self.wait, self.best_epoch, self.stopped_epoch = math.inf, 0, None, None
         self.best_weights: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
 

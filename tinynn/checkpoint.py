@@ -17,7 +17,8 @@ Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is 
     sched_config      JSON {"type": ..., "config": LRScheduler.get_config()}, or null: no scheduler
     sched_state/<key> LRScheduler.state_dict()                               (only with a scheduler)
     training          JSON {"epoch": int, "scheduler_step": "epoch"|"batch",
-                            "gradient_clip": float|null, "history": History.to_dict()}
+                            "gradient_clip": float|null, "history": History.to_dict(),
+                            "run_id": str (only when the model belongs to a run of tinynn train)}
     rng_state         JSON of tinynn.rng.get_state()
 
 Loading is strict (docs/guarantees.md): it never unpickles (an object array is refused from its
@@ -79,6 +80,7 @@ class Checkpoint:
     gradient_clip: float | None = None
     history: History = field(default_factory=History)
     rng_state: dict | None = None  # tinynn.rng.get_state() when saved; restoring it is the caller's choice
+    run_id: str | None = None  # the run of tinynn train this checkpoint belongs to (None: no run)
 
 
 def _text(s: str) -> np.ndarray:
@@ -98,6 +100,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "scheduler_step": ckpt.scheduler_step,
         "gradient_clip": ckpt.gradient_clip,
         "history": ckpt.history.to_dict(),
+        **({} if ckpt.run_id is None else {"run_id": ckpt.run_id}),
     }
     arrays: dict[str, np.ndarray] = {
         "tinynn_format": _text(FORMAT),
@@ -301,14 +304,14 @@ def _load(path: Path, optimizer: Any) -> Checkpoint:
         with r.reading("loss in 'loss_config'"):
             name, config, _ = r.typed("loss_config")
             loss = losses.from_config({"type": name, "config": config})
-        epoch, scheduler_step, clip, history = _training(r)
+        epoch, scheduler_step, clip, history, run_id = _training(r)
         given = optimizer is not None
         optimizer = _optimizer(r, optimizer, net)
         scheduler = _scheduler(r, optimizer, scheduler_step, set_lr=not given)
         state = r.json("rng_state")
         with r.reading("'rng_state'"):
             rng.check_state(state)
-    return Checkpoint(net, loss, optimizer, scheduler, epoch, scheduler_step, clip, history, state)
+    return Checkpoint(net, loss, optimizer, scheduler, epoch, scheduler_step, clip, history, state, run_id)
 
 
 def _net(r: _Reader) -> Net:
@@ -353,17 +356,21 @@ def _v3_state_name(name: str, net: Net) -> str:
     return f"{i}.{type(net.layers[int(i)]).__name__}.{rest}"
 
 
-def _training(r: _Reader) -> tuple[int, str, float | None, History]:
+def _training(r: _Reader) -> tuple[int, str, float | None, History, str | None]:
     training = r.json("training")
-    if set(training) != _TRAINING:
-        raise r.error(f"entry 'training' should have exactly the keys {sorted(_TRAINING)}, got {sorted(training)}")
+    if set(training) - {"run_id"} != _TRAINING:
+        raise r.error(f"entry 'training' should have exactly the keys {sorted(_TRAINING)} (and 'run_id'), "
+                      f"got {sorted(training)}")  # fmt: skip
+    run_id = training.get("run_id")
+    if run_id is not None and not (isinstance(run_id, str) and 0 < len(run_id) <= 64):
+        raise r.error(f"entry 'training' has a bad 'run_id' {str(run_id)[:80]!r} (a string of 1 to 64 characters)")
     clip = training["gradient_clip"]
     with r.reading("'training' entry"):
         epoch = check_int(training["epoch"], "epoch", 0)
         scheduler_step = check_interval(training["scheduler_step"], "scheduler_step", "training")
         clip = None if clip is None else check_positive(clip, "gradient_clip (or null)")
         history = History.from_dict(training["history"])
-    return epoch, scheduler_step, clip, history
+    return epoch, scheduler_step, clip, history, run_id
 
 
 def _optimizer(r: _Reader, given: Any, net: Net) -> Any:

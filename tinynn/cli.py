@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from .runs import (
     check_size,
     fill_model_defaults,
     free_run_folder,
+    hold_folder,
+    new_run_id,
     positive_int,
     read_run,
     write_json,
@@ -100,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tinynn`` console script; returns the exit code."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv[1:]  # the command's own options (after "train", "evaluate" or "sweep")
     try:
         args.run(args, parser)
     except CommandError as e:
@@ -138,53 +143,188 @@ def _build_net(args: argparse.Namespace):
 # --- train -----------------------------------------------------------------------------------
 
 
+_UNSET = object()
+
+
+def _given(argv: Sequence[str]) -> set[str]:
+    """The ``tinynn train`` options written in ``argv`` (whatever their value, default or not)."""
+    probe = _Probe(prog="tinynn train", add_help=False)
+    add_run_options(probe)
+    for flag in ("--out", "--resume"):
+        probe.add_argument(flag)
+    for flag in ("--overwrite", "--quiet"):
+        probe.add_argument(flag, action="store_true")
+    probe.set_defaults(**{k: _UNSET for k in (*RUN_OPTIONS, "out", "data")})
+    args, _ = probe.parse_known_args(list(argv))
+    return {k for k, v in vars(args).items() if v is not _UNSET and k in (*RUN_OPTIONS, "out", "data")}
+
+
+class _Probe(argparse.ArgumentParser):
+    def error(self, message: str):  # type: ignore[override]
+        raise ValueError(message)  # the real parser has already accepted argv
+
+
 def _resume_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
-    """Replace ``args``' run options by those saved in ``--resume DIR``; returns the run record."""
+    """Replace ``args``' run options by those saved in ``--resume DIR``; returns the run record.
+
+    An option also given on the command line must equal the saved one: a resume never changes a run.
+    """
     folder = Path(args.resume)
-    if not folder.is_dir():
-        parser.error(f"--resume {folder}: no such run folder")
     try:
         record = read_run(folder)
     except ValueError as e:
         parser.error(f"--resume: {e}")
-    defaults = vars(parser.parse_args(["train"]))
-    changed = [k for k in (*RUN_OPTIONS, "out") if getattr(args, k) != defaults[k]]
-    if args.out != defaults["out"] and Path(args.out).resolve() == folder.resolve():
-        changed.remove("out")
-    if changed or args.overwrite:
-        flags = ", ".join("--" + k.replace("_", "-") for k in [*changed, *(["overwrite"] if args.overwrite else [])])
-        parser.error(f"--resume continues the run with the options saved in {folder / RUN_FILE}; drop {flags}")
-    for key, value in record["options"].items():
-        if key in RUN_OPTIONS:
-            setattr(args, key, value)
+    saved = record["options"]
+    given = _given(args.argv)
+    if "out" in given and Path(args.out).resolve() == folder.resolve():
+        given.remove("out")
+    differ = [k for k in sorted(given) if k in RUN_OPTIONS and getattr(args, k) != saved[k]]
+    refused = [f"--{k.replace('_', '-')} (the run's is {saved[k]!r})" for k in differ]
+    refused += ["--out"] * ("out" in given) + ["--overwrite"] * args.overwrite
+    if refused:
+        parser.error(f"--resume continues the run with the options saved in {folder / RUN_FILE}; "
+                     f"drop {', '.join(refused)}")
+    for key in RUN_OPTIONS:
+        setattr(args, key, saved[key])
     if args.data is None:
         args.data = record.get("data")
     args.out = str(folder)
     return record
 
 
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+def _new_model(args: argparse.Namespace, n_train: int, parser: argparse.ArgumentParser):
+    """The model (net, optimizer, scheduler) a new run with these options starts from."""
     import tinynn as tn
 
-    record = _resume_options(args, parser) if args.resume else None
-    fill_model_defaults(args)
-    if args.out is None:  # not given: a fresh folder, so the same command can run again; --overwrite: the first
-        args.out = DEFAULTS["out"] if args.overwrite else str(free_run_folder(DEFAULTS["out"]))
-    out = Path(args.out)
-    if record is None:
+    try:
+        net = _build_net(args)
+    except (ValueError, MemoryError) as e:
+        parser.error(f"cannot build --model {args.model}: {e}")
+    kwargs = {"lr": args.lr}
+    if args.weight_decay:
+        kwargs["weight_decay"] = args.weight_decay
+    optimizer = tn.optim.get(args.optimizer, **kwargs)
+    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
+    if args.scheduler == "cosine":
+        steps = args.epochs * -(-n_train // args.batch_size)
+        model.scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        model.scheduler_step = "batch"
+    elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
+        steps = args.epochs * -(-n_train // args.batch_size)
+        warm = max(1, steps // 10)
+        sched = tn.optim.lr_scheduler
+        warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
+        cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
+        model.scheduler = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
+        model.scheduler_step = "batch"
+    elif args.scheduler == "step":
+        milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
+        model.scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
+    return model
+
+
+def _describe(model) -> dict:
+    """What must be equal between a run's options and its checkpoint (the lr as the schedule's base)."""
+    opt, sched = model.optimizer, model.scheduler
+    config = dict(opt.get_config()) if callable(getattr(opt, "get_config", None)) else {}
+    config.pop("lr", None)
+    return {
+        "net": model.net.get_config(),
+        "loss": type(model.loss).__name__,
+        "optimizer": (type(opt).__name__, config),
+        "lr": sched.base_lr if sched is not None else getattr(opt, "lr", None),
+        "scheduler": None if sched is None else (type(sched).__name__, sched.get_config(), model.scheduler_step),
+        "gradient_clip": model.gradient_clip,
+    }
+
+
+def _check_belongs(model, record: dict, args: argparse.Namespace, n_train: int, parser, path: Path) -> None:
+    """Refuse a checkpoint that is not of this run: another run's id, or another net, optimizer or schedule."""
+    import tinynn as tn
+
+    if model.run_id != record.get("run_id"):
+        raise CommandError(f"cannot resume: {path} belongs to another run (run id {model.run_id}, "
+                           f"{RUN_FILE} says {record.get('run_id')})", code=2)
+    state = tn.rng.get_state()
+    try:  # the model these options build, to compare with; the random generator is left as the checkpoint set it
+        want = _describe(_new_model(args, n_train, parser))
+    finally:
+        tn.rng.set_state(state)
+    have = _describe(model)
+    differ = [k for k in want if json.dumps(want[k]) != json.dumps(have[k])]
+    if differ:
+        raise CommandError(f"cannot resume: {path} is not the model of the run in {RUN_FILE} (its "
+                           f"{', '.join(differ)} differ from the run's options)", code=2)
+    if model.epoch > args.epochs:
+        raise CommandError(f"cannot resume: {path} holds {model.epoch} epochs, more than the run's {args.epochs}",
+                           code=2)
+
+
+PARENT_ENV = "TINYNN_STOP_WITH_PARENT"
+"""Set (to its pid) by a sweep for its runs: a run whose sweep process is gone stops as after Ctrl-C."""
+
+
+def _stop_with_parent() -> None:
+    """If ``$TINYNN_STOP_WITH_PARENT`` names our parent (a sweep, or its Ray worker), SIGINT stops the run and so
+    does the parent's end (as Ctrl-C): a sweep killed outright leaves no run training on its own."""
+    import _thread
+    import os
+    import signal
+    import threading
+
+    parent = os.environ.get(PARENT_ENV, "")
+    if not parent.isdigit() or int(parent) != os.getppid():
+        return
+    # A Ray worker's children inherit SIGINT blocked (and maybe ignored): a sweep stops its runs by SIGINT.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(0.25)
+        _thread.interrupt_main()  # KeyboardInterrupt in the main thread: the run saves and says so
+
+    threading.Thread(target=watch, name="tinynn-parent-watch", daemon=True).start()
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    _stop_with_parent()
+    if args.resume:
+        folder = Path(args.resume)
+        if not folder.is_dir():
+            parser.error(f"--resume {folder}: no such run folder")
+    else:
+        fill_model_defaults(args)
+        if args.out is None:  # not given: a fresh folder, so the same command can run again; --overwrite: the first
+            args.out = DEFAULTS["out"] if args.overwrite else str(free_run_folder(DEFAULTS["out"]))
+        folder = Path(args.out)
         try:
-            check_out(out)
+            check_out(folder)
         except ValueError as e:
             parser.error(f"--out {e}")
-        held = [name for name in RUN_FILES if (out / name).exists()]
+        try:
+            check_size(args.hidden)
+        except ValueError as e:
+            parser.error(str(e))
+    with hold_folder(folder):  # one writer per run folder, for the whole run
+        record = _resume_options(args, parser) if args.resume else None
+        _train_in(args, parser, record, folder)
+
+
+def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
+    import tinynn as tn
+
+    if record is None:
+        held = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+        odd = [name for name in held if not (out / name).is_file()]
+        if odd:
+            parser.error(f"--out {out}: {out / odd[0]} is not a file of a run (a folder?); remove it or "
+                         "choose another --out")
         if held and not args.overwrite:
             parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
                          f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
-    try:
-        check_size(args.hidden)
-    except ValueError as e:
-        parser.error(str(e))
-    if record is not None and record.get("status") == "finished":
+    elif record.get("status") == "finished":
         print(f"{out}: this run finished all {args.epochs} epochs already; "
               f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
         return
@@ -203,40 +343,28 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             model = tn.Model.load(checkpoint)
         except (ValueError, OSError) as e:
             raise CommandError(f"cannot resume: {e}", code=2) from None
-        scheduler, step_unit = None, None  # the model carries them
+        _check_belongs(model, record, args, len(x), parser, checkpoint)
     else:
-        try:
-            net = _build_net(args)
-        except (ValueError, MemoryError) as e:
-            parser.error(f"cannot build --model {args.model}: {e}")
-        kwargs = {"lr": args.lr}
-        if args.weight_decay:
-            kwargs["weight_decay"] = args.weight_decay
-        optimizer = tn.optim.get(args.optimizer, **kwargs)
-        scheduler, step_unit = None, "epoch"
-        if args.scheduler == "cosine":
-            steps = args.epochs * -(-len(x) // args.batch_size)
-            scheduler, step_unit = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps), "batch"
-        elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
-            steps = args.epochs * -(-len(x) // args.batch_size)
-            warm = max(1, steps // 10)
-            sched = tn.optim.lr_scheduler
-            warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
-            cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
-            scheduler, step_unit = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm]), "batch"
-        elif args.scheduler == "step":
-            milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
-            scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
-        # A new run: the previous run's files go first, so the folder never mixes two runs.
-        out.mkdir(parents=True, exist_ok=True)
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        model = _new_model(args, len(x), parser)
+        model.run_id = record.get("run_id") if record is not None else new_run_id()
+        if record is None:  # a new run: the previous run's files go first, so the folder never mixes two runs
+            for name in RUN_FILES:
+                (out / name).unlink(missing_ok=True)
     status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data, "train_seconds": 0.0,
+              "run_id": model.run_id,
               **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
+    saver = tn.callbacks.ModelCheckpoint(checkpoint)  # atomic, after every epoch
 
-    def save_status(state: str, **extra) -> None:
-        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
+    def save_status(state: str, epochs: int | None = None, **extra) -> None:
+        done = model.epoch if epochs is None else epochs
+        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": done, **extra})
+
+    def saved_epochs() -> int:
+        """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
+        try:
+            return tn.Model.load(checkpoint, restore_rng=False).epoch if checkpoint.exists() else 0
+        except (ValueError, OSError):
+            return 0
 
     # Drawn from the seeded generator, whose state the checkpoint saves: a resumed run shifts alike.
     augment = tn.data.RandomShift(args.random_shift, IMAGE_SHAPE) if args.random_shift else None
@@ -247,45 +375,78 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         shift = f", random shifts of up to {args.random_shift} px" if augment else ""
         print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
               f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs{shift}")
-    save_status("running")
     start = time.perf_counter()
     done_before = model.epoch
     try:
-        model.fit(
-            x, y, epochs=args.epochs, batch_size=args.batch_size,
-            validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
-            scheduler=scheduler, scheduler_step=step_unit, verbose=verbose, augment=augment,
-            callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
-        )  # fmt: skip
-    except (KeyboardInterrupt, tn.TrainingDiverged) as e:
-        model.history.save(out / HISTORY)  # the epochs done (the checkpoint carries them too)
+        save_status("running")
+        try:
+            model.fit(
+                x, y, epochs=args.epochs, batch_size=args.batch_size,
+                validation_data=(x_val, y_val) if n_val else None, initial_epoch=model.epoch,
+                scheduler=model.scheduler, scheduler_step=model.scheduler_step, verbose=verbose, augment=augment,
+                callbacks=[saver],
+            )  # fmt: skip
+        except (KeyboardInterrupt, tn.TrainingDiverged, OSError) as e:
+            status["train_seconds"] += time.perf_counter() - start
+            done = saved_epochs()
+            _keep_epochs(model.history, done).save(out / HISTORY)  # the epochs the checkpoint holds
+            kept = f"the checkpoint of epoch {done} is {checkpoint}" if done else "no epoch was finished"
+            if isinstance(e, KeyboardInterrupt):
+                save_status("interrupted", done)
+                raise CommandError(f"interrupted during epoch {done + 1}/{args.epochs}; "
+                                   f"{kept if done else 'no epoch was finished, nothing is lost'}. "
+                                   f"Continue with: tinynn train --resume {out}", code=130) from None
+            error = _os_error(e) if isinstance(e, OSError) else str(e)
+            save_status("failed", done, error=error)
+            raise CommandError(f"{error} ({kept})") from None
         status["train_seconds"] += time.perf_counter() - start
-        if isinstance(e, KeyboardInterrupt):
-            save_status("interrupted")
-            saved = (f"the checkpoint of epoch {model.epoch} is {checkpoint}" if model.epoch
-                     else "no epoch was finished, nothing is lost")  # fmt: skip
-            raise CommandError(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; {saved}. "
-                               f"Continue with: tinynn train --resume {out}", code=130) from None
-        save_status("failed", error=str(e))
-        kept = f" (the checkpoint of epoch {model.epoch} is {checkpoint})" if model.epoch else ""
-        raise CommandError(f"{e}{kept}") from None
-    status["train_seconds"] += time.perf_counter() - start
 
-    test = model.evaluate(x_test, y_test)
-    full = model.history  # every epoch, resumed or not
-    full.save(out / HISTORY)
-    title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
-             else f"{args.model} on MNIST")  # fmt: skip
-    full.plot(out / CURVES, title=title)
-    val = full.history.get("val_accuracy", [])
-    save_status("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
-                best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
+        try:
+            test = _scores(model, x_test, y_test)
+        except CommandError as e:
+            save_status("failed", error=str(e))
+            raise
+        full = model.history  # every epoch, resumed or not
+        full.save(out / HISTORY)
+        title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
+                 else f"{args.model} on MNIST")  # fmt: skip
+        full.plot(out / CURVES, title=title)
+        val = full.history.get("val_accuracy", [])
+        save_status("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
+                    best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
+    except OSError as e:  # a full disk, a folder made read-only: one line naming the file
+        error = _os_error(e)
+        try:
+            save_status("failed", saved_epochs(), error=error)
+        except OSError:
+            pass  # the disk that refused the others refuses run.json too
+        raise CommandError(error) from None
     if verbose:
         trained = model.epoch - done_before
         elapsed = time.perf_counter() - start
         per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
         print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
     print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
+
+
+def _os_error(e: OSError) -> str:
+    """``cannot write runs/x/model.npz: No space left on device``."""
+    where = f" {e.filename}" if e.filename else ""
+    return f"cannot write{where}: {e.strerror or e}"
+
+
+def _keep_epochs(history, n: int):
+    """The first ``n`` epochs of ``history``."""
+    return type(history)({k: v[:n] for k, v in history.history.items()}, history.epoch[:n])
+
+
+def _scores(model, x: np.ndarray, y: np.ndarray) -> dict:
+    """Test loss and accuracy; a net whose finite weights give infinite logits is refused with a message."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            return model.evaluate(x, y)
+        except ValueError as e:
+            raise CommandError(f"cannot score the model: {e}") from None
 
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -321,7 +482,11 @@ def _evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
     _, (x, y) = _load_data(args.data)
     if args.limit is not None:
         x, y = x[: args.limit], y[: args.limit]
-    logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits = model.predict(x, batch_size=args.batch_size)  # one pass over the test set serves every number
+    if not np.isfinite(logits).all():
+        raise CommandError(f"{path}: the model's outputs overflow to NaN or Inf on the test images (finite "
+                           "parameters too large for float32: a diverged run?)")
     preds = logits.argmax(axis=1)
     cm = tn.metrics.confusion_matrix(y, preds, num_classes=NUM_CLASSES)
 

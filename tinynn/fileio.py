@@ -4,11 +4,15 @@ The rules :func:`atomic_write` keeps (docs/guarantees.md):
 
 - the content goes to a temp file beside the target, is flushed to disk, then renamed over it;
 - saving onto a symlink writes the file the link points to (the link stays a link);
-- only a regular file is ever replaced: a folder, FIFO, device or socket at the path is refused;
+- only a regular file is ever replaced: a folder, FIFO, device or socket at the path is refused, and so
+  is a file descriptor link (``/dev/stdout``, ``/proc/self/fd/1``): it would replace whatever file the
+  descriptor has open (a redirected log);
 - a new file gets the mode ``open()`` would give it (0o666 minus the umask); a replaced file keeps its mode;
 - temp files of a save that was killed (their process is gone) are removed by the next save to the
   same path;
-- errors name the path the caller gave, not the temp file; folders made for a failed save are removed.
+- errors name the path the caller gave, not the temp file; folders made for a failed save are removed,
+  and so is a folder left holding nothing but a killed save's temp file (made for that save) when the
+  save that cleaned it up fails too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-_NAME_KEEP = 200  # characters of the target's name kept in a temp name: stays under the usual 255 limit
+_NAME_KEEP = 200  # bytes of the target's name kept in a temp name: stays under the usual 255-byte limit
 # errors of writing to disk that carry no file name; anything else raised by ``write`` is the caller's
 _DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS}
 
@@ -45,20 +49,26 @@ def atomic_write(
     mode = _existing_mode(target, shown)
     created = _make_parents(target.parent)
     tmp: Path | None = None
+    stale = 0
     try:
-        _remove_stale_temps(target)
+        stale = _remove_stale_temps(target)
         fd, tmp = _create_temp(target)
-        with os.fdopen(fd, "wb") as f:
+        f = os.fdopen(fd, "wb")
+        try:
             if mode is not None:
                 os.chmod(tmp, mode)
-            try:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            except OSError as err:
-                if err.filename is None and err.errno in _DISK_ERRNOS:
-                    err.filename = str(tmp)  # renamed to the caller's path below
-                raise
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        except BaseException as err:
+            try:  # closing flushes again, and on a full disk fails again: that error would hide this one
+                f.close()
+            except OSError:
+                pass
+            if isinstance(err, OSError) and err.filename is None and err.errno in _DISK_ERRNOS:
+                err.filename = str(tmp)  # renamed to the caller's path below
+            raise
+        f.close()
         if verify is not None:
             verify(tmp)
         _existing_mode(target, shown)  # again just before the rename: it may have changed meanwhile
@@ -66,7 +76,7 @@ def atomic_write(
     except BaseException as err:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        _remove_empty(created)
+        _remove_empty(created or ([target.parent] if stale else []))
         if isinstance(err, OSError) and err.errno is not None and _mentions(err, tmp, target):
             raise OSError(err.errno, err.strerror, shown) from None
         raise
@@ -81,10 +91,31 @@ def _target(shown: str) -> Path:
     last = re.split("[/\\\\]" if os.altsep else "/", shown)[-1]  # pathlib would drop a trailing "/" or "."
     if last in ("", ".", ".."):
         raise ValueError(f"cannot save to {shown!r}: it names a folder, not a file")
+    if _through_fd_link(shown):
+        raise ValueError(f"cannot save to {shown!r}: it is a file descriptor link (like /dev/stdout), not a file; "
+                         "saving would replace whatever file the descriptor has open")
     target = Path(os.path.realpath(shown))
     if target.is_symlink():  # realpath gives up on a loop and returns a link
         raise ValueError(f"cannot save to {shown!r}: too many levels of symbolic links (a link loop)")
     return target
+
+
+_FD_FOLDER = re.compile(r"/proc/[^/]+(/task/[^/]+)?/fd|/dev/fd")
+
+
+def _through_fd_link(shown: str) -> bool:
+    """True if ``shown``, following its symbolic links one by one, passes through a folder of
+    file descriptor links (``/proc/<pid>/fd``, ``/dev/fd``), whose entries stand for open files."""
+    path = os.path.abspath(shown)
+    for _ in range(40):  # as many hops as the kernel follows
+        parent = os.path.realpath(os.path.dirname(path))
+        if _FD_FOLDER.fullmatch(parent):
+            return True
+        path = os.path.join(parent, os.path.basename(path))
+        if not os.path.islink(path):
+            return False
+        path = os.path.join(parent, os.readlink(path))
+    return False
 
 
 def _existing_mode(target: Path, shown: str) -> int | None:
@@ -127,7 +158,11 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def _temp_prefix(target: Path) -> str:
-    return f".{target.name[:_NAME_KEEP]}."
+    """``.<name>.``, the name cut to ``_NAME_KEEP`` bytes (a 244-byte UTF-8 name must still leave room)."""
+    name = target.name
+    while len(os.fsencode(name)) > _NAME_KEEP:  # cut whole characters: the temp name stays valid UTF-8
+        name = name[:-1]
+    return f".{name}."
 
 
 def _create_temp(target: Path) -> tuple[int, Path]:
@@ -140,28 +175,34 @@ def _create_temp(target: Path) -> tuple[int, Path]:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
             continue
+        except OSError as err:  # a read-only folder, ...: the caller names the file it was asked for
+            raise OSError(err.errno, err.strerror, str(target)) from None
     raise FileExistsError(errno.EEXIST, "no free temp file name", str(tmp))
 
 
-def _remove_stale_temps(target: Path) -> None:
-    """Remove temp files of earlier saves to ``target`` whose process no longer runs (killed mid-save).
+def _remove_stale_temps(target: Path) -> int:
+    """Remove temp files of earlier saves to ``target`` whose process no longer runs (killed mid-save);
+    return how many.
 
     Temps of a live process (a save running right now) are left alone. POSIX only: the
     process check needs ``kill(pid, 0)``."""
     if os.name != "posix":
-        return
+        return 0
     pattern = re.compile(re.escape(_temp_prefix(target)) + r"(\d{1,10})\.[0-9a-f]{8}\.tmp")
     try:
         entries = list(os.scandir(target.parent))
     except OSError:
-        return
+        return 0
+    removed = 0
     for entry in entries:
         match = pattern.fullmatch(entry.name)
         if match and entry.is_file(follow_symlinks=False) and not _alive(int(match.group(1))):
             try:
                 os.unlink(entry.path)
+                removed += 1
             except OSError:
                 pass
+    return removed
 
 
 def _alive(pid: int) -> bool:

@@ -59,6 +59,7 @@ class Model:
         self.epoch = 0  # epochs completed (as numbered by fit: the next fit may pass initial_epoch=model.epoch)
         self.history = History()  # every epoch trained so far: fit appends, save/load carry it
         self.stop_training = False  # a callback sets it to end fit after the current epoch
+        self.run_id: str | None = None  # names the run this model belongs to (tinynn train); save/load carry it
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The net's output for batch ``x``, in the net's current mode."""
@@ -174,7 +175,8 @@ class Model:
         Raises :class:`TrainingDiverged` if the loss or the parameters become NaN/Inf.
         """
         batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment)
-        params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size)}
+        params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size),
+                  "validation": validation_data is not None}
         callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
         self.stop_training = False
         callbacks.on_train_begin()
@@ -267,7 +269,7 @@ class Model:
         """
         record = Checkpoint(
             self.net, self.loss, self.optimizer, self.scheduler, self.epoch, self.scheduler_step,
-            self.gradient_clip, self.history, rng.get_state(),
+            self.gradient_clip, self.history, rng.get_state(), self.run_id,
         )  # fmt: skip
         return save_checkpoint(path, record)
 
@@ -296,7 +298,7 @@ class Model:
         except (ValueError, TypeError) as e:
             raise ValueError(f"cannot load checkpoint {path}: {e}") from None
         model.scheduler, model.scheduler_step = ckpt.scheduler, ckpt.scheduler_step
-        model.epoch, model.history = ckpt.epoch, ckpt.history
+        model.epoch, model.history, model.run_id = ckpt.epoch, ckpt.history, ckpt.run_id
         if restore_rng:
             try:
                 rng.set_state(ckpt.rng_state)

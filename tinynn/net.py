@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,6 +11,9 @@ import numpy as np
 from .checks import check_int
 from .layers import Layer, bind_flat, from_config, has_params, layer_config, named_layers, param_shapes
 from .parallel import BatchSplit
+
+_owners: weakref.WeakKeyDictionary[Layer, weakref.ref] = weakref.WeakKeyDictionary()
+"""The Net each layer's parameters live in: a layer belongs to one net (a second would silently share it)."""
 
 
 class Net:
@@ -47,6 +51,14 @@ class Net:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Net: item {i} is {layer!r}, not a tinynn Layer")
+            first = next(j for j, other in enumerate(layers) if other is layer)
+            if first != i:
+                raise ValueError(f"Net: items {first} and {i} are the same {type(layer).__name__} object; each "
+                                 "position needs its own layer (weight sharing is not supported)")
+            owner = _owners.get(layer)
+            if owner is not None and owner() is not None:
+                raise ValueError(f"Net: item {i} ({type(layer).__name__}) already belongs to another Net, whose "
+                                 "parameters it holds; build a new layer (or copy the config: from_config)")
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise TypeError(f"Net: dtype must be a floating-point type, got {self.dtype}")
@@ -65,6 +77,8 @@ class Net:
             for name, value in layer.state.items():
                 layer.state[name] = value.astype(self.dtype)
             layer.free_scratch()
+        for layer in layers:
+            _owners[layer] = weakref.ref(self)
         self.workers = check_int(workers, "workers", where="Net")
         self._split = BatchSplit(layers, self.grads, self.workers) if self.workers > 1 else None
 
@@ -235,15 +249,23 @@ class Net:
         return {f"{path}.{name}": arr for path, layer in self.named_layers() for name, arr in layer.state.items()}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Copy saved ``state()`` arrays in place, checking every name and shape."""
+        """Copy saved ``state()`` arrays in place, checked as parameters are: every name, shape and dtype
+        (the net's, no cast), finite values, and each layer's own rules (``Layer.check_state``)."""
         own = self.state()
         if set(own) != set(state):
             raise ValueError(f"layer state does not match the net: expected {sorted(own)}, got {sorted(state)}")
         for name, value in state.items():
-            if own[name].shape != np.shape(value):
-                raise ValueError(f"layer state {name}: expected shape {own[name].shape}, got {np.shape(value)}")
+            if not isinstance(value, np.ndarray) or value.shape != own[name].shape or value.dtype != own[name].dtype:
+                got = f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+                raise ValueError(f"layer state {name}: expected a {own[name].dtype} array of shape "
+                                 f"{own[name].shape}, got {got}")  # fmt: skip
+            if not np.isfinite(value).all():
+                raise ValueError(f"layer state {name} holds NaN or Inf")
+        for path, layer in self.named_layers():  # at any depth, named as state() names them
+            if layer.state:
+                layer.check_state({k: state[f"{path}.{k}"] for k in layer.state})
+        for name, value in state.items():
             own[name][...] = value
-
 
 
 def _summary_rows(layers: Sequence[Layer], shape: Any, indent: str, rows: list[tuple[str, str, str]]) -> None:

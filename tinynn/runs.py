@@ -11,9 +11,12 @@ import argparse
 import json
 import math
 import os
+import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import zoo
 from .fileio import atomic_write
@@ -44,6 +47,9 @@ MAX_PARAMS = 50_000_000
 RUN_FILE, CHECKPOINT, HISTORY, CURVES = "run.json", "model.npz", "history.json", "curves.png"
 RUN_FILES = (RUN_FILE, CHECKPOINT, HISTORY, CURVES)
 """The files of one run folder; a new run removes all of them before it writes any."""
+LOCK_FILE = ".tinynn.lock"
+"""Locked (``flock``) by the one process writing a run folder; it holds that process's id."""
+STATUSES = ("running", "interrupted", "failed", "finished")
 
 SCHEDULERS = ("none", "cosine", "warmup-cosine", "step")
 """The learning-rate schedules ``--scheduler`` names (built in :mod:`tinynn.cli`)."""
@@ -168,6 +174,19 @@ class _RaisingParser(argparse.ArgumentParser):
         raise ValueError(message)
 
 
+def to_argv(options: Mapping[str, Any]) -> list[str]:
+    """``{"batch_size": 64, "hidden": [256, 128]}`` as ``["--batch-size", "64", "--hidden", "256", "128"]``.
+
+    Options set to None are left out."""
+    argv = []
+    for key, value in options.items():
+        if value is None:
+            continue
+        argv.append("--" + key.replace("_", "-"))
+        argv += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+    return argv
+
+
 def parse_run_options(argv: Sequence[str]) -> argparse.Namespace:
     """``argv`` parsed as ``tinynn train`` would, raising ValueError (not exiting) on a bad option or value."""
     parser = _RaisingParser(prog="tinynn train", add_help=False)
@@ -224,20 +243,151 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write(path, lambda f: f.write(text))
 
 
+def new_run_id() -> str:
+    """A random id naming one run: written into its run.json and its checkpoint, so a resume can tell them apart."""
+    return secrets.token_hex(8)
+
+
+# The JSON type each option of run.json must have (what the flag's parser produces), before its range is checked.
+_OPTION_TYPES = {"model": str, "hidden": list, "dropout": float, "optimizer": str, "lr": float, "weight_decay": float,
+                 "scheduler": str, "epochs": int, "batch_size": int, "val_size": int, "seed": int, "limit": int,
+                 "gradient_clip": float}  # fmt: skip
+_MAY_BE_NULL = ("limit", "gradient_clip")
+
+
+def check_options(options: Any) -> dict:
+    """The run options of a run.json, checked by the same rules as the flags of ``tinynn train``; else ValueError."""
+    if not isinstance(options, dict):
+        raise ValueError("'options' must be a JSON object")
+    missing = [k for k in RUN_OPTIONS if k not in options]
+    unknown = sorted(set(options) - set(RUN_OPTIONS))
+    if missing or unknown:
+        raise ValueError("'options' " + (f"lacks {missing}" if missing else f"has unknown keys {unknown}"))
+    for key, kind in _OPTION_TYPES.items():
+        value = options[key]
+        if value is None and key in _MAY_BE_NULL:
+            continue
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is list:
+            ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            want = {float: "a number", int: "an integer", list: "a list of integers", str: "a string"}[kind]
+            raise ValueError(f"option {key!r} must be {want}{' or null' * (key in _MAY_BE_NULL)}, got {value!r}")
+    try:  # the ranges and choices: exactly the flags' rules
+        args = parse_run_options(to_argv(options))
+    except ValueError as e:
+        raise ValueError(f"'options' are not valid tinynn train options ({e})") from None
+    return {k: options[k] if options[k] is None else getattr(args, k) for k in RUN_OPTIONS}
+
+
+def _number(value: Any, name: str, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name!r} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
 def read_run(folder: str | os.PathLike) -> dict:
-    """The ``run.json`` of a run folder: ``{"options", "status", "epochs_done", ...}``; ValueError if unreadable."""
+    """The ``run.json`` of a run folder: ``{"options", "status", "epochs_done", ...}``; ValueError if unreadable.
+
+    Every field is checked: the options by the rules of ``tinynn train``'s flags, the status, counts and
+    results by their types and ranges (a finished run has its test results).
+    """
     path = Path(folder) / RUN_FILE
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"{folder} is not a tinynn run folder (no {RUN_FILE})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ValueError(f"cannot read {path}: {e}") from None
     if isinstance(data, dict) and isinstance(data.get("options"), dict):
         data["options"].setdefault("random_shift", 0)  # a record older than the option: trained without it
     if not (isinstance(data, dict) and isinstance(data.get("options"), dict)
             and set(RUN_OPTIONS) <= set(data["options"])):  # fmt: skip
         raise ValueError(f"{path} is not a tinynn run record (no complete 'options')")
+    try:
+        data["options"] = check_options(data["options"])
+        if data.get("status") not in STATUSES:
+            raise ValueError(f"'status' must be one of {list(STATUSES)}, got {data.get('status')!r}")
+        epochs_done = data.get("epochs_done", 0)
+        if isinstance(epochs_done, bool) or not isinstance(epochs_done, int) or epochs_done < 0:
+            raise ValueError(f"'epochs_done' must be an integer >= 0, got {epochs_done!r}")
+        if epochs_done > data["options"]["epochs"]:
+            raise ValueError(f"'epochs_done' {epochs_done} is more than the run's {data['options']['epochs']} epochs")
+        for key in ("data", "run_id", "error"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ValueError(f"{key!r} must be a string or null, got {data[key]!r}")
+        _number(data.get("train_seconds", 0.0), "train_seconds")
+        results = ("test_loss", "test_accuracy")
+        if data["status"] == "finished" or any(data.get(k) is not None for k in results):
+            for key in results:
+                _number(data.get(key), key)
+        for key in ("best_val_accuracy", "final_val_accuracy"):
+            if data.get(key) is not None:
+                _number(data[key], key)
+    except ValueError as e:
+        raise ValueError(f"{path} is not a valid run record: {e}") from None
     return data
+
+
+@contextmanager
+def hold_folder(folder: str | os.PathLike) -> Iterator[None]:
+    """One writer per run folder: hold an OS lock (``flock``) on ``folder/.tinynn.lock`` while the block runs.
+
+    Creates ``folder`` if needed (and removes what it created if the block leaves it empty). The lock
+    is the kernel's: released on any exit, even SIGKILL, so a crashed run leaves no stale lock. A
+    second process gets a ``CommandError`` naming the pid of the one holding it. POSIX only (elsewhere
+    the block just runs).
+    """
+    folder = Path(folder)
+    created = not folder.exists()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CommandError(f"cannot create {folder}: {e.strerror or e}") from None
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    path = folder / LOCK_FILE
+    fd = None
+    try:
+        while True:
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+            except OSError as e:
+                raise CommandError(f"cannot lock {folder} for this run ({path}: {e.strerror or e})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                os.close(fd)
+                fd = None  # not ours: the holder's file stays
+                raise CommandError(f"{folder} is in use by another tinynn process (pid {holder}); wait for it "
+                                   f"to finish or stop it, or choose another folder") from None
+            try:  # the file may have been removed by the holder between our open and lock: lock the new one
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+            fd = None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        if fd is not None:
+            path.unlink(missing_ok=True)  # still locked: a process that opened it meanwhile retries (above)
+            os.close(fd)
+        if created:
+            try:
+                folder.rmdir()  # only if nothing was written
+            except OSError:
+                pass
 
 

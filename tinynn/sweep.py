@@ -25,6 +25,7 @@ seeds, for each optimizer at its best learning rate; final validation accuracy v
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import itertools
@@ -71,14 +72,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _argv(options: Mapping[str, Any]) -> list[str]:
-    argv = []
-    for key, value in options.items():
-        if value is None:
-            continue
-        argv.append("--" + key.replace("_", "-"))
-        argv += [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
-    return argv
+_argv = runs.to_argv
 
 
 def expand(grid: Mapping[str, Sequence] | Sequence[Mapping[str, Sequence]], **fixed: Any) -> list[dict]:
@@ -145,7 +139,7 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
     and the error (last line of stderr) if it failed, so the caller needs no access to the folder
     (a Ray task may run on another machine).
     """
-    env = {**os.environ, **blas_env(threads), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, **blas_env(threads), "PYTHONUNBUFFERED": "1", "TINYNN_STOP_WITH_PARENT": str(os.getpid())}
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
     with _live_lock:
@@ -156,7 +150,12 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
         _live.add(proc)
     try:
-        _, err = proc.communicate()
+        while True:  # in short waits: Ray's cancel raises KeyboardInterrupt only between Python instructions
+            try:
+                _, err = proc.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     except KeyboardInterrupt:  # Ray's cancel, or Ctrl-C: let the run save its state and say so
         proc.send_signal(signal.SIGINT)
         proc.communicate()
@@ -168,7 +167,12 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
     record["returncode"] = proc.returncode
     if proc.returncode != 0:
         lines = [line for line in err.strip().splitlines() if line.strip()]
+        if record.get("status") == "running":  # killed before it could record its end: its time is unknown
+            record["train_seconds"] = None
         record["status"] = "interrupted" if proc.returncode == 130 else "failed"
+        if proc.returncode < 0:
+            name = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else ""
+            lines.append(f"killed by signal {-proc.returncode} {name}".rstrip())
         record["error"] = lines[-1] if lines else f"exit code {proc.returncode}"
     return record
 
@@ -264,11 +268,11 @@ class _RayExecutor:
 
     def stop(self, pending) -> None:
         for ref in pending:
-            self.ray.cancel(ref)  # a running task gets KeyboardInterrupt and stops its run cleanly
+            self.ray.cancel(ref)  # a running task gets KeyboardInterrupt and passes SIGINT on to its run
         for ref in pending:
             try:
                 self.ray.get(ref, timeout=60)
-            except Exception:  # noqa: BLE001, S110 - cancelled tasks raise; their runs recorded themselves
+            except Exception:  # noqa: BLE001, S110 - cancelled tasks raise; their runs record themselves
                 pass
         self.close()
 
@@ -354,32 +358,80 @@ def sweep(
         print(f"sweep: {len(points)} runs ({len(rows)} finished already, {len(todo)} to run) on {where}, "
               f"{threads} BLAS thread(s) per run; results in {out}", flush=True)
     start = time.perf_counter()
-    pending = {ex.submit(argv, folder, threads, pythonpath): run for run, argv, folder in todo}
+    pending: dict = {}
     try:
-        while pending:
-            for key, record in ex.wait(pending):
-                run = pending.pop(key)
-                rows[run["name"]] = row = _row(run, record)
-                if verbose:
-                    print(_progress(len(rows), len(points), row), flush=True)
-        ex.close()
+        with _stop_signals_interrupt():  # SIGTERM, SIGHUP: stop every run as Ctrl-C does
+            pending = {ex.submit(argv, folder, threads, pythonpath): run for run, argv, folder in todo}
+            while pending:
+                for key, record in ex.wait(pending):
+                    run = pending.pop(key)
+                    rows[run["name"]] = row = _row(run, record)
+                    if verbose:
+                        print(_progress(len(rows), len(points), row), flush=True)
+            ex.close()
     except KeyboardInterrupt:
-        ex.stop(pending)
-        for run in points:
-            if run["name"] not in rows:
-                rows[run["name"]] = _row(run, _read_record(out / "runs" / run["name"]))
-        ordered = [rows[run["name"]] for run in points]
-        _write_results(out, ordered)
+        with _stop_signals_interrupt(ignore=True):  # the stop itself is not cut short by a second signal
+            ex.stop(pending)
+            _wait_unlocked([out / "runs" / run["name"] for run in pending.values()])
+            for run in points:
+                if run["name"] not in rows:
+                    rows[run["name"]] = _row(run, _read_record(out / "runs" / run["name"]))
+            ordered = [rows[run["name"]] for run in points]
+            _write_results(out, ordered)
         print(f"sweep interrupted; finished runs and checkpoints are kept. Continue with the same command "
               f"(results so far in {out / 'results.csv'})", file=sys.stderr)
         raise
     ordered = [rows[run["name"]] for run in points]
-    summary = _write_results(out, ordered)
+    summary, written = _write_results(out, ordered)
     if verbose:
         failed = sum(r["status"] != "finished" for r in ordered)
         print(f"\nsweep done in {time.perf_counter() - start:.1f}s: {len(ordered) - failed} finished, "
-              f"{failed} failed\n\n{summary}\nwrote {out / 'results.csv'}, {out / 'summary.md'}, {out / 'sweep.png'}")
+              f"{failed} failed\n\n{summary}\nwrote {', '.join(str(p) for p in written)}")
     return ordered
+
+
+def _wait_unlocked(folders: list[Path], timeout: float = 60.0) -> None:
+    """Wait until no process holds the lock of these run folders (the stopped runs have saved and exited)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    deadline = time.monotonic() + timeout
+    for folder in folders:
+        while time.monotonic() < deadline:
+            try:
+                fd = os.open(folder / runs.LOCK_FILE, os.O_RDONLY)
+            except OSError:
+                break  # no lock file: nobody holds the folder
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.1)
+            finally:
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def _stop_signals_interrupt(ignore: bool = False):
+    """While the block runs, SIGTERM and SIGHUP raise KeyboardInterrupt (or, with ``ignore``, are ignored;
+    SIGINT too): a sweep stopped by ``timeout``, a job scheduler or a closed terminal stops its runs, which
+    live in sessions of their own and get no signal from the terminal. Main thread only (elsewhere: no change)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    names = ("SIGTERM", "SIGHUP", *(("SIGINT",) if ignore else ()))
+    wanted = [getattr(signal, n) for n in names if hasattr(signal, n)]
+    saved = {s: signal.signal(s, signal.SIG_IGN if ignore else interrupt) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def _normal(value: Any) -> Any:
@@ -398,7 +450,9 @@ def _row(run: dict, record: dict) -> dict:
 
 def _progress(done: int, total: int, row: dict) -> str:
     if row["status"] == "finished":
-        what = f"final val accuracy {row['final_val_accuracy']:.4f}, {row['train_seconds']:.1f}s"
+        score = (f"final val accuracy {row['final_val_accuracy']:.4f}" if row["final_val_accuracy"] is not None
+                 else f"test accuracy {row['test_accuracy']:.4f} (no validation set)")  # fmt: skip
+        what = f"{score}, {row['train_seconds']:.1f}s"
     else:
         what = f"{row['status'].upper()}: {row['error']}"
     return f"[{done}/{total}] {row['name']}: {what}"
@@ -411,7 +465,9 @@ def _write_sweep_json(out: Path, grid, fixed, executor, workers, threads, addres
     runs.write_json(out / "sweep.json", _normal(record))
 
 
-def _write_results(out: Path, rows: list[dict]) -> str:
+def _write_results(out: Path, rows: list[dict]) -> tuple[str, list[Path]]:
+    """Write results.csv, summary.md and (when a run has validation accuracies) sweep.png; the summary and the
+    files written."""
     from .fileio import atomic_write
 
     buf = io.StringIO()
@@ -424,9 +480,10 @@ def _write_results(out: Path, rows: list[dict]) -> str:
     summary = summarize(rows)
     text = summary.encode()
     atomic_write(out / "summary.md", lambda f: f.write(text + b"\n"))
+    written = [out / "results.csv", out / "summary.md"]
     if any(r["val_accuracy"] for r in rows):
-        plot(rows, out / "sweep.png")
-    return summary
+        written.append(plot(rows, out / "sweep.png"))
+    return summary, written
 
 
 def _varying(rows: list[dict]) -> list[str]:
@@ -497,35 +554,67 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     """Validation accuracy per epoch (mean, min-max band over seeds) per optimizer at its best configuration,
     and final validation accuracy vs learning rate per optimizer.
 
-    The accuracy axes start at ``floor`` (lower if a curve goes lower) and end at 1, so a gap of
-    0.2 points looks like one, not like a chasm.
+    The per-epoch curves are small multiples, one panel per optimizer with the others in grey behind
+    it, on one shared y axis zoomed to the curves (the range is stated in the title): optimizers
+    that end within a few tenths of a point of each other would be one tangle on a single axis.
+    The learning-rate panel starts at ``floor`` (lower if a point goes lower) and ends at 1, so a
+    gap of 0.2 points there looks like one, not like a chasm.
     """
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     from .fileio import atomic_savefig
 
-    fig = Figure(figsize=(13, 5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax_epoch, ax_lr = fig.subplots(1, 2)
-    colors = {}
-    lowest = 1.0
-    for i, (name, points) in enumerate(best_per_optimizer(rows).items()):
-        color = colors[name] = f"C{i}"
+    best = best_per_optimizer(rows)
+    curves = {}  # name -> (color, epochs, accuracies (seeds, epochs), label)
+    for i, (name, points) in enumerate(best.items()):
         n = min(len(r["val_accuracy"]) for r in points)
         acc = np.array([r["val_accuracy"][:n] for r in points])
-        epochs = np.arange(1, n + 1)
+        label = f"{name} (lr={_fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})"
+        curves[name] = (f"C{i}", np.arange(1, n + 1), acc, label)
+    cols = min(3, max(1, len(curves)))
+    grid_rows = max(1, -(-len(curves) // cols))
+    fig = Figure(figsize=(14, 1.2 + 2.4 * max(grid_rows, 2)), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subfigures(1, 2, width_ratios=[3, 2])
+    axes = left.subplots(grid_rows, cols, sharex=True, sharey=True, squeeze=False).ravel()
+    for ax, (name, (color, epochs, acc, label)) in zip(axes, curves.items(), strict=False):
+        for other, (_, other_epochs, other_acc, _) in curves.items():
+            if other != name:
+                ax.plot(other_epochs, other_acc.mean(axis=0), "o-", color="0.8", lw=1, ms=2)
         mean = acc.mean(axis=0)
-        lowest = min(lowest, float(acc.min()))
-        ax_epoch.plot(epochs, mean, "o-", color=color, lw=2, ms=4,
-                      label=f"{name} (lr={_fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})")
-        if len(points) > 1:
-            ax_epoch.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.2, lw=0)
-    ax_epoch.set_xlabel("epoch")
-    ax_epoch.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_epoch.set_title("Validation accuracy per epoch\n(best learning rate per optimizer; band: min-max over seeds)")
+        ax.plot(epochs, mean, "o-", color=color, lw=2, ms=4)
+        if len(acc) > 1 and len(epochs) > 1:
+            ax.fill_between(epochs, acc.min(axis=0), acc.max(axis=0), color=color, alpha=0.25, lw=0)
+        elif len(acc) > 1:  # one epoch: a band of one point is invisible, a bar is not
+            ax.errorbar(epochs, mean, yerr=[mean - acc.min(axis=0), acc.max(axis=0) - mean], color=color, capsize=4)
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
+    zoom = ""
+    if curves:
+        lo = min(float(acc.min()) for _, _, acc, _ in curves.values())
+        hi = max(float(acc.max()) for _, _, acc, _ in curves.values())
+        pad = max(0.08 * (hi - lo), 5e-4)
+        axes[0].set_ylim(lo - pad, hi + pad)
+        zoom = f"; y axis zoomed to {lo:.1%}-{hi:.1%}"
+        last = max(len(epochs) for _, epochs, _, _ in curves.values())
+        axes[0].set_xlim(0.5, last + 0.5)
+        if last <= 12:
+            axes[0].set_xticks(range(1, last + 1))  # whole epochs only, also for a 1-epoch sweep
+        else:
+            axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    left.supxlabel("epoch")
+    left.supylabel("validation accuracy")
+    left.suptitle(f"Validation accuracy per epoch, each optimizer at its best learning rate\n"
+                  f"(mean; band: min-max over seeds; grey: the other optimizers{zoom})", fontsize=11)
+
+    ax_lr = right.subplots()
+    lowest = min((float(acc.min()) for _, _, acc, _ in curves.values()), default=1.0)
     by_opt: dict[str, dict[float, list[float]]] = {}
     for r in rows:
         if r["status"] == "finished" and r["final_val_accuracy"] is not None:
@@ -534,20 +623,23 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
         lrs = sorted(per_lr)
         shift = 1.03 ** (i - (len(by_opt) - 1) / 2)  # side by side, not on top of each other, at a shared lr
         mean = np.array([np.mean(per_lr[lr]) for lr in lrs])
-        lo = mean - np.array([min(per_lr[lr]) for lr in lrs])
-        hi = np.array([max(per_lr[lr]) for lr in lrs]) - mean
+        lo_bar = mean - np.array([min(per_lr[lr]) for lr in lrs])
+        hi_bar = np.array([max(per_lr[lr]) for lr in lrs]) - mean
         lowest = min(lowest, float(min(min(v) for v in per_lr.values())))
-        ax_lr.errorbar(np.array(lrs) * shift, mean, yerr=[lo, hi], fmt="o-", capsize=3, lw=2, color=colors.get(name),
-                       label=name)  # fmt: skip
+        ax_lr.errorbar(np.array(lrs) * shift, mean, yerr=[lo_bar, hi_bar], fmt="o-", capsize=3, lw=2,
+                       color=curves[name][0] if name in curves else None, label=name)
     ax_lr.set_xscale("log")
+    shifted = ";\nat a shared lr, optimizers are drawn side by side, 3% apart" if len(by_opt) > 1 else ""
     ax_lr.set_xlabel("learning rate (log scale)")
-    ax_lr.set_title("Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds)")
+    ax_lr.set_title(f"Final validation accuracy vs learning rate\n(mean; bars: min-max over seeds{shifted})",
+                    fontsize=11)
     bottom = min(floor, math.floor(lowest * 20) / 20)
-    for ax in (ax_epoch, ax_lr):
-        ax.set_ylim(max(0.0, bottom), 1.0)
-        ax.set_ylabel("validation accuracy")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=9, loc="lower right")
+    ax_lr.set_ylim(max(0.0, bottom), 1.0)
+    ax_lr.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax_lr.set_ylabel("validation accuracy")
+    ax_lr.grid(True, which="both", alpha=0.3)
+    if by_opt:
+        ax_lr.legend(fontsize=9, loc="lower right")
     if title:
         fig.suptitle(title)
     return atomic_savefig(fig, path)

@@ -157,8 +157,21 @@ class GELU(Layer):
 
     def backward(self, grad: np.ndarray) -> np.ndarray:
         x, t = self.cached()
-        du_dx = self._C * (1 + 3 * self._K * x * x)
-        return grad * ((1 + t) / 2 + x / 2 * (1 - t * t) * du_dx)
+        # dy/dx = (1 + t + x (1 - t^2) du/dx) / 2, in place in two scratch arrays (no temporaries)
+        du = self.scratch_array("du", x.shape, x.dtype)
+        np.multiply(x, x, out=du)
+        du *= 3 * self._K * self._C
+        du += self._C  # du/dx = c (1 + 3 k x^2)
+        dx = self.scratch_array("dx", x.shape, x.dtype)
+        np.multiply(t, t, out=dx)
+        np.subtract(1, dx, out=dx)
+        dx *= x
+        dx *= du
+        dx += t
+        dx += 1
+        dx *= 0.5
+        dx *= grad
+        return dx
 
 
 @register_layer

@@ -38,9 +38,14 @@ class MultiHeadAttention(Layer):
     ``dropout``: in training, each attention weight is zeroed with that probability (and the rest
     scaled by 1/(1-p)) with tinynn's seeded generator; such a layer refuses ``workers > 1``, like
     :class:`~tinynn.layers.Dropout`.
+
+    The optimised version of :func:`tinynn.textbook.attention.multi_head_attention` (heads as strided
+    views, batched products over (N, H), the softmax in place over a keys-first layout, scratch
+    buffers); ``fast=False`` runs that function instead.
     """
 
-    cache = ("_cache",)
+    cache = ("_x", "_qkv", "_st", "_a")
+    _drop: np.ndarray | None = None  # the fast forward's scaled dropout keep-mask (None: no dropout)
 
     def __init__(self, embed_dim: int, num_heads: int, causal: bool = False, bias: bool = True,
                  dropout: float = 0.0) -> None:
@@ -99,23 +104,112 @@ class MultiHeadAttention(Layer):
         if self.training and self.dropout > 0:
             drop = get_rng().random((n, self.num_heads, t, t), dtype=x.dtype)
             drop = (drop >= self.dropout).astype(x.dtype) / x.dtype.type(1 - self.dropout)
-        y, self._cache = tb.multi_head_attention(
-            x, w, self.params.get("in_proj_bias"), self.params["out_proj_weight"], self.params.get("out_proj_bias"),
-            self.num_heads, mask, drop,
-        )
-        return y
+        if not self.fast:
+            return self._textbook_keep(*tb.multi_head_attention(
+                x, w, self.params.get("in_proj_bias"), self.params["out_proj_weight"],
+                self.params.get("out_proj_bias"), self.num_heads, mask, drop,
+            ))
+        return self._fast_forward(x, mask, drop)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self.cached()
-        if grad.shape != cache[0].shape:
-            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
-        dx, dw_in, db_in, dw_out, db_out = tb.multi_head_attention_backward(grad, cache)
-        self.grads["in_proj_weight"][...] = dw_in
-        self.grads["out_proj_weight"][...] = dw_out
+        if not self.fast:
+            dx, dw_in, db_in, dw_out, db_out = tb.multi_head_attention_backward(grad, self._textbook_cache(grad))
+            self._set_grads(dw_in, db_in, dw_out, db_out)
+            return dx if self.input_grad else None
+        return self._fast_backward(grad)
+
+    # The fast path. Rows are the N*T positions. q, k and v stay where the input projection wrote
+    # them, in one (N*T, 3E) array: each head's (T, D) block is a strided view that a batched
+    # np.matmul hands to BLAS as it is (rows 3E apart), so splitting and merging heads copies
+    # nothing. The 1/sqrt(D) is folded into q once (N*T*E multiplies instead of N*H*T*T).
+    # The attention weights are kept KEYS FIRST, as (T_keys, N, H, T_queries): the softmax sums
+    # and maxima over the keys then run over the outermost axis, whole rows of N*H*T numbers at a
+    # time, instead of N*H*T separate reductions over T keys each (numpy pays per reduced row).
+
+    def _heads(self, qkv: np.ndarray, n: int, t: int) -> list[np.ndarray]:
+        """q, k, v as (N, H, T, D) views into the (N*T, 3E) projection (or its gradient)."""
+        h = self.num_heads
+        parts = qkv.reshape(n, t, 3, h, self.embed_dim // h)
+        return [parts[:, :, i].transpose(0, 2, 1, 3) for i in range(3)]
+
+    def _fast_forward(self, x: np.ndarray, mask: np.ndarray | None, drop: np.ndarray | None) -> np.ndarray:
+        n, t, e = x.shape
+        h, rows, dtype = self.num_heads, n * t, x.dtype
+        self._x = x2 = x.reshape(rows, e)
+        qkv = self._qkv = self.scratch_exact("qkv", (rows, 3 * e), dtype)
+        np.matmul(x2, self.params["in_proj_weight"].T, out=qkv)
         if self.bias:
-            self.grads["in_proj_bias"][...] = db_in
-            self.grads["out_proj_bias"][...] = db_out
-        return dx if self.input_grad else None
+            qkv += self.params["in_proj_bias"]
+        qkv[:, :e] *= dtype.type(1.0 / math.sqrt(e // h))  # q's columns (faster than through the head views)
+        q, k, v = self._heads(qkv, n, t)
+        st = self._st = self.scratch_exact("st", (t, n, h, t), dtype)  # S^T: st[j, n, h, i] = q_i . k_j
+        np.matmul(k, q.swapaxes(-1, -2), out=st.transpose(1, 2, 0, 3))
+        if mask is not None and self.key_padding_mask is None:  # causal alone: a slice per key
+            for j in range(1, t):
+                st[j, ..., :j] = -np.inf  # key j lies in the future of queries 0 .. j-1
+        elif mask is not None:  # mask is (N or 1, 1, T_q, T_k): keys first too
+            np.copyto(st, -np.inf, where=mask.transpose(3, 0, 1, 2))
+        st -= st.max(axis=0)  # softmax over the keys, in place (the max keeps exp finite)
+        np.exp(st, out=st)
+        st /= st.sum(axis=0)
+        self._drop = drop
+        p = st.transpose(1, 2, 3, 0)  # P as (N, H, T_q, T_k): a view
+        pd = p if drop is None else np.multiply(p, drop, out=self.scratch_exact("pd", p.shape, dtype))
+        a = self._a = self.scratch_exact("a", (rows, e), dtype)
+        np.matmul(pd, v, out=self._heads_out(a, n, t))  # each head's output lands beside the others
+        y = self.scratch_exact("y", (rows, e), dtype)
+        np.matmul(a, self.params["out_proj_weight"].T, out=y)
+        if self.bias:
+            y += self.params["out_proj_bias"]
+        return y.reshape(n, t, e)
+
+    def _heads_out(self, a: np.ndarray, n: int, t: int) -> np.ndarray:
+        """The (N, T, E) heads-side-by-side array ``a`` as an (N, H, T, D) view."""
+        h = self.num_heads
+        return a.reshape(n, t, h, self.embed_dim // h).transpose(0, 2, 1, 3)
+
+    def _fast_backward(self, grad: np.ndarray) -> np.ndarray | None:
+        x2, qkv, st, a = self.cached()
+        t, n, h, _ = st.shape
+        rows, e = x2.shape
+        dtype, drop = x2.dtype, self._drop
+        if grad.shape != (n, t, e):
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, t, e)}")
+        dy = grad.reshape(rows, e)
+        ones = self.scratch_exact("ones", (rows,), dtype)
+        ones.fill(1)  # sums over the rows as products with a row of ones (BLAS, faster than np.sum)
+        np.matmul(dy.T, a, out=self.grads["out_proj_weight"])  # y = a W^T + b: dW = dy^T a
+        if self.bias:
+            np.matmul(ones, dy, out=self.grads["out_proj_bias"])
+        da = self.scratch_exact("da", (rows, e), dtype)
+        np.matmul(dy, self.params["out_proj_weight"], out=da)
+        do = self._heads_out(da, n, t)
+        q, k, v = self._heads(qkv, n, t)  # q already scaled by 1/sqrt(d)
+        dqkv = self.scratch_exact("dqkv", (rows, 3 * e), dtype)
+        dq, dk, dv = self._heads(dqkv, n, t)
+        p = st.transpose(1, 2, 3, 0)
+        pd = p if drop is None else self._scratch["pd"]
+        np.matmul(pd.swapaxes(-1, -2), do, out=dv)  # dv = Pd^T do
+        dst = self.scratch_exact("dst", st.shape, dtype)  # dPd, keys first like st
+        np.matmul(v, do.swapaxes(-1, -2), out=dst.transpose(1, 2, 0, 3))
+        if drop is not None:
+            dst *= drop.transpose(3, 0, 1, 2)
+        tmp = self.scratch_exact("tmp", st.shape, dtype)  # softmax backward in place: dS = P (dP - sum_k dP P)
+        np.multiply(dst, st, out=tmp)
+        dst -= tmp.sum(axis=0)
+        dst *= st
+        ds = dst.transpose(1, 2, 3, 0)  # (N, H, T_q, T_k)
+        np.matmul(ds, k, out=dq)  # for S = q_s k^T with q_s = q / sqrt(d): dq_s = dS k, dk = dS^T q_s
+        np.matmul(ds.swapaxes(-1, -2), q, out=dk)
+        dqkv[:, :e] *= dtype.type(1.0 / math.sqrt(e // h))  # dq = dq_s / sqrt(d)
+        np.matmul(dqkv.T, x2, out=self.grads["in_proj_weight"])
+        if self.bias:
+            np.matmul(ones, dqkv, out=self.grads["in_proj_bias"])
+        if not self.input_grad:
+            return None
+        dx = self.scratch_exact("dx", (rows, e), dtype)
+        np.matmul(dqkv, self.params["in_proj_weight"], out=dx)
+        return dx.reshape(n, t, e)
 
     def _mask(self, n: int, t: int) -> np.ndarray | None:
         """The (N or 1, 1, T, T) boolean mask, True = ignore, from ``causal`` and the key padding mask."""
@@ -129,7 +223,7 @@ class MultiHeadAttention(Layer):
                 )
             pad = pad[:, None, None, :]
             mask = pad if mask is None else mask | pad
-        if mask is not None:
+        if pad is not None:  # (causal alone never blinds a query: each sees its own key)
             blind = np.broadcast_to(mask, (mask.shape[0], 1, t, t)).all(axis=-1)
             if blind.any():
                 where = np.argwhere(blind)[0]

@@ -85,6 +85,9 @@ class Layer:
         for name in self.cache:
             setattr(self, name, None)
 
+    def check_state(self, state: dict[str, np.ndarray]) -> None:
+        """Raise ValueError if loaded ``state`` breaks this layer's rules (the net checks dtype, shape, finiteness)."""
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

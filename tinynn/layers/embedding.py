@@ -23,10 +23,18 @@ class Embedding(Layer):
     It takes integer input (``integer_input``): as the first layer of a :class:`tinynn.Net` it
     receives the indices uncast. Whole numbers stored as floats are accepted; other values are a
     ValueError, as are indices outside ``0 .. num_embeddings - 1``.
+
+    The optimised version of :func:`tinynn.textbook.attention.embedding` (whose ``np.add.at``
+    scatter-add is slow): the backward sums the gradient rows of each index as a product with a
+    one-hot matrix for a small table, by sorting the indices for a big one; ``fast=False`` runs
+    the textbook function instead.
     """
 
-    cache = ("_cache",)
+    cache = ("_idx",)
     integer_input = True
+    # The one-hot backward builds a (num_embeddings, positions) matrix: used up to this many
+    # entries (16 MB in float32), beyond it the indices are sorted and summed with np.add.reduceat.
+    ONE_HOT_MAX = 1 << 22
 
     def __init__(self, num_embeddings: int, embedding_dim: int) -> None:
         super().__init__()
@@ -42,15 +50,36 @@ class Embedding(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         idx = self._indices(x)
-        y, self._cache = tb.embedding(idx, self.params["weight"])
-        return y
+        w = self.params["weight"]
+        if not self.fast:
+            return self._textbook_keep(*tb.embedding(idx, w))
+        self._idx = idx
+        out = self.scratch_array("out", (idx.size, self.embedding_dim), w.dtype)
+        np.take(w, idx.reshape(-1), axis=0, out=out)
+        return out.reshape(*idx.shape, self.embedding_dim)
 
     def backward(self, grad: np.ndarray) -> None:
-        (cache,) = self.cached()
-        want = (*cache[0].shape, self.embedding_dim)
+        if not self.fast:
+            self.grads["weight"][...] = tb.embedding_backward(grad, self._textbook_cache(grad))
+            return None
+        (idx,) = self.cached()
+        want = (*idx.shape, self.embedding_dim)
         if grad.shape != want:
             raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {want}")
-        self.grads["weight"][...] = tb.embedding_backward(grad, cache)
+        flat, dy, dw = idx.reshape(-1), grad.reshape(-1, self.embedding_dim), self.grads["weight"]
+        if self.num_embeddings * flat.size <= self.ONE_HOT_MAX:
+            # dweight = onehot @ dy with onehot[i, m] = 1 where position m holds index i: one GEMM
+            onehot = self.scratch_exact("onehot", (self.num_embeddings, flat.size), dy.dtype)
+            onehot.fill(0)
+            onehot[flat, np.arange(flat.size)] = 1
+            np.matmul(onehot, dy, out=dw)
+        else:
+            # sort the positions by index; np.add.reduceat sums each run of equal indices at once
+            order = np.argsort(flat, kind="stable")
+            ordered = flat[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            dw.fill(0)
+            dw[ordered[starts]] = np.add.reduceat(dy[order], starts, axis=0)
         return None  # indices are not differentiable
 
     def _indices(self, x: Any) -> np.ndarray:

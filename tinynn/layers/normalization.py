@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,6 +131,10 @@ class BatchNorm1d(Layer):
         dx *= gamma * inv_std
         return dx
 
+    def check_state(self, state: dict[str, np.ndarray]) -> None:
+        if (state["running_var"] < 0).any():
+            raise ValueError(f"{type(self).__name__}: running_var holds negative variances")
+
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
 
@@ -181,9 +186,13 @@ class LayerNorm(Layer):
     ``dL/dx = (g - mean(g) - xhat * mean(g * xhat)) / sqrt(var + eps)`` (BatchNorm's formula with the
     means taken over features instead of the batch), ``dL/dweight = sum(dL/dy * xhat)``,
     ``dL/dbias = sum(dL/dy)`` over the leading axes. Math: :func:`tinynn.textbook.attention.layer_norm`.
+
+    The optimised version of that function (scratch buffers, row means as BLAS products);
+    ``fast=False`` runs it instead.
     """
 
-    cache = ("_cache",)
+    cache = ("_xhat", "_inv_std")
+    _shape: tuple[int, ...] = ()  # the fast forward's input shape
 
     def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True):
         super().__init__()
@@ -209,18 +218,65 @@ class LayerNorm(Layer):
         dtype = weight.dtype if weight is not None else x.dtype
         if x.dtype != dtype:
             x = x.astype(dtype)
-        y, self._cache = tb.layer_norm(x, weight, bias, self.normalized_shape, self.eps)
-        return y
+        if not self.fast:
+            return self._textbook_keep(*tb.layer_norm(x, weight, bias, self.normalized_shape, self.eps))
+        # The fast path: one row per sample (per time step), D normalised features; the row means
+        # are products with a column of 1/D (BLAS, several times faster than np.mean on short rows).
+        self._shape, d = x.shape, math.prod(self.normalized_shape)
+        x2 = x.reshape(-1, d)
+        rows = x2.shape[0]
+        by_d = self.scratch_exact("by_d", (d,), dtype)
+        by_d.fill(1.0 / d)
+        xhat = self._xhat = self.scratch_array("xhat", (rows, d), dtype)
+        np.subtract(x2, (x2 @ by_d)[:, None], out=xhat)  # x - mean
+        sq = self.scratch_array("tmp", (rows, d), dtype)
+        np.multiply(xhat, xhat, out=sq)
+        inv_std = sq @ by_d  # the biased variance, then 1 / sqrt(var + eps) in place
+        inv_std += dtype.type(self.eps)
+        np.sqrt(inv_std, out=inv_std)
+        np.divide(1, inv_std, out=inv_std)
+        self._inv_std = inv_std = inv_std[:, None]
+        xhat *= inv_std
+        y = self.scratch_array("y", (rows, d), dtype)
+        if weight is None:
+            np.copyto(y, xhat)  # not xhat itself: the cache must not be handed to the next layer
+        else:
+            np.multiply(xhat, weight.reshape(-1), out=y)
+            y += bias.reshape(-1)
+        return y.reshape(x.shape)
 
     def backward(self, grad: np.ndarray) -> np.ndarray | None:
-        (cache,) = self.cached()
-        if grad.shape != cache[0].shape:
-            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {cache[0].shape}")
-        dx, dweight, dbias = tb.layer_norm_backward(grad, cache)
+        if not self.fast:
+            dx, dweight, dbias = tb.layer_norm_backward(grad, self._textbook_cache(grad))
+            self._set_grads(dweight, dbias)
+            return dx if self.input_grad else None
+        xhat, inv_std = self.cached()
+        if grad.shape != self._shape:
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {self._shape}")
+        rows, d = xhat.shape
+        dtype = xhat.dtype
+        dy = grad.reshape(rows, d)
+        tmp = self.scratch_array("tmp", (rows, d), dtype)
+        g = dy
         if self.elementwise_affine:
-            self.grads["weight"][...] = dweight
-            self.grads["bias"][...] = dbias
-        return dx if self.input_grad else None
+            ones = self.scratch_exact("ones", (rows,), dtype)
+            ones.fill(1)  # sums over the rows as products with a row of ones
+            np.multiply(dy, xhat, out=tmp)
+            np.matmul(ones, tmp, out=self.grads["weight"].reshape(-1))  # dweight = sum(dy * xhat)
+            np.matmul(ones, dy, out=self.grads["bias"].reshape(-1))  # dbias = sum(dy)
+            g = self.scratch_array("g", (rows, d), dtype)
+            np.multiply(dy, self.params["weight"].reshape(-1), out=g)
+        if not self.input_grad:
+            return None
+        by_d = self._scratch["by_d"]
+        np.multiply(g, xhat, out=tmp)
+        mean_gx = tmp @ by_d
+        dx = self.scratch_array("dx", (rows, d), dtype)  # (g - mean(g) - xhat * mean(g xhat)) / sqrt(var + eps)
+        np.multiply(xhat, mean_gx[:, None], out=dx)
+        np.subtract(g, dx, out=dx)
+        dx -= (g @ by_d)[:, None]
+        dx *= inv_std
+        return dx.reshape(self._shape)
 
     def get_config(self) -> dict[str, Any]:
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,

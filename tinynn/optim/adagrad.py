@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper, register_optimizer
+from ..checks import check_float
+from .optimizer import Optimizer, register_optimizer
 
 
 @register_optimizer
@@ -35,14 +36,11 @@ class Adagrad(Optimizer):
         decay_mask: np.ndarray | None = None,
     ) -> None:
         super().__init__(lr, weight_decay, maximize, decay_mask)
-        check_hyper("lr_decay", lr_decay, lr_decay >= 0, "must be >= 0")
-        check_hyper(
-            "initial_accumulator_value", initial_accumulator_value, initial_accumulator_value >= 0, "must be >= 0"
-        )
-        check_hyper("eps", eps, eps > 0, "must be > 0")
-        self.lr_decay = float(lr_decay)
-        self.initial_accumulator_value = float(initial_accumulator_value)
-        self.eps = float(eps)
+        where = type(self).__name__
+        self.lr_decay = check_float(lr_decay, "lr_decay", 0, where=where)
+        self.initial_accumulator_value = check_float(initial_accumulator_value, "initial_accumulator_value", 0,
+                                                     where=where)  # fmt: skip
+        self.eps = check_float(eps, "eps", 0, where=where, min_open=True)
 
     def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
         return {"sum_sq": np.full_like(params, self.initial_accumulator_value)}

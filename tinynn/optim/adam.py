@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper, register_optimizer
+from ..checks import check_bool, check_float
+from .optimizer import Optimizer, register_optimizer
 
 
 @register_optimizer
@@ -39,13 +40,13 @@ class Adam(Optimizer):
         decay_mask: np.ndarray | None = None,
     ) -> None:
         super().__init__(lr, weight_decay, maximize, decay_mask)
-        for i, beta in enumerate(betas):
-            check_hyper(f"betas[{i}]", beta, 0 <= beta < 1, "must be in [0, 1)")
-        check_hyper("eps", eps, eps > 0, "must be > 0")
-        self.betas = (float(betas[0]), float(betas[1]))
-        self.eps = float(eps)
-        self.amsgrad = bool(amsgrad)
-        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+        where = type(self).__name__
+        if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+            raise TypeError(f"{where}: betas must be a pair of numbers (beta1, beta2), got {betas!r}")
+        self.betas = tuple(check_float(b, f"betas[{i}]", 0, 1, where, max_open=True) for i, b in enumerate(betas))
+        self.eps = check_float(eps, "eps", 0, where=where, min_open=True)
+        self.amsgrad = check_bool(amsgrad, "amsgrad", where)
+        self.decoupled_weight_decay = check_bool(decoupled_weight_decay, "decoupled_weight_decay", where)
 
     def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
         names = ("m", "v") + ("v_max",) * self.amsgrad

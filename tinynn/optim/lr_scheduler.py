@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_float, check_int
 from ..registry import Registry
 from .optimizer import Optimizer, check_lr
 
@@ -33,7 +33,7 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer) -> None:
         self.optimizer = optimizer
-        self.base_lr = float(optimizer.lr)
+        self.base_lr = check_lr(optimizer.lr, type(self).__name__)
         self.last_epoch = -1
         self.step()
 
@@ -43,7 +43,18 @@ class LRScheduler:
     def step(self) -> None:
         """Advance one unit and set the optimizer's lr."""
         self.last_epoch += 1
-        self.optimizer.lr = self.lr_at(self.last_epoch)
+        self.optimizer.lr = self._checked_lr(self.last_epoch)
+
+    def _checked_lr(self, epoch: int) -> float:
+        """``lr_at(epoch)``, refused if it is not a finite number >= 0 (an lr that would corrupt training)."""
+        try:
+            try:
+                lr = self.lr_at(epoch)
+            except OverflowError:  # a float power past 1e308
+                lr = math.inf
+            return check_lr(lr, f"{type(self).__name__} at step {epoch}")
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{e} (computed from base_lr={self.base_lr!r} and {self.get_config()})") from None
 
     def get_last_lr(self) -> float:
         """The lr set by the latest `step` (tinynn has one lr, so a float, not torch's list)."""
@@ -68,11 +79,11 @@ class LRScheduler:
         Exactly the keys ``state_dict`` writes, each checked by the rule that made it (lr >= 0, counts >= 0).
         """
         d = _exact_keys(self, d)
-        check_lr(d["base_lr"])
+        base_lr = check_lr(d["base_lr"], f"{type(self).__name__} base_lr")
         self.last_epoch = check_int(d["last_epoch"], "last_epoch", 0, type(self).__name__)
-        self.base_lr = float(d["base_lr"])
+        self.base_lr = base_lr
         if set_lr:
-            self.optimizer.lr = self.lr_at(self.last_epoch)
+            self.optimizer.lr = self._checked_lr(self.last_epoch)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.hyperparams)
@@ -97,10 +108,8 @@ class StepLR(LRScheduler):
     hyperparams = ("step_size", "gamma")
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if step_size < 1:
-            raise ValueError(f"invalid step_size={step_size!r}: must be >= 1")
-        self.step_size = int(step_size)
-        self.gamma = float(gamma)
+        self.step_size = check_int(step_size, "step_size", 1, "StepLR")
+        self.gamma = check_float(gamma, "gamma", 0, where="StepLR")
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:
@@ -114,8 +123,10 @@ class MultiStepLR(LRScheduler):
     hyperparams = ("milestones", "gamma")
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1) -> None:
-        self.milestones = tuple(sorted(int(m) for m in milestones))
-        self.gamma = float(gamma)
+        if isinstance(milestones, (str, bytes)) or not isinstance(milestones, Iterable):
+            raise TypeError(f"MultiStepLR: milestones must be a list of integers, got {milestones!r}")
+        self.milestones = tuple(sorted(check_int(m, "milestones", 0, "MultiStepLR") for m in milestones))
+        self.gamma = check_float(gamma, "gamma", 0, where="MultiStepLR")
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:
@@ -129,7 +140,7 @@ class ExponentialLR(LRScheduler):
     hyperparams = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = float(gamma)
+        self.gamma = check_float(gamma, "gamma", 0, where="ExponentialLR")
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:
@@ -146,10 +157,8 @@ class CosineAnnealingLR(LRScheduler):
     hyperparams = ("T_max", "eta_min")
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if T_max < 1:
-            raise ValueError(f"invalid T_max={T_max!r}: must be >= 1")
-        self.T_max = int(T_max)
-        self.eta_min = float(eta_min)
+        self.T_max = check_int(T_max, "T_max", 1, "CosineAnnealingLR")
+        self.eta_min = check_float(eta_min, "eta_min", 0, where="CosineAnnealingLR")
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:
@@ -173,15 +182,9 @@ class LinearLR(LRScheduler):
         end_factor: float = 1.0,
         total_iters: int = 5,
     ) -> None:
-        if not 0 < start_factor <= 1:
-            raise ValueError(f"invalid start_factor={start_factor!r}: must be in (0, 1]")
-        if not 0 <= end_factor <= 1:
-            raise ValueError(f"invalid end_factor={end_factor!r}: must be in [0, 1]")
-        if total_iters < 1:
-            raise ValueError(f"invalid total_iters={total_iters!r}: must be >= 1")
-        self.start_factor = float(start_factor)
-        self.end_factor = float(end_factor)
-        self.total_iters = int(total_iters)
+        self.start_factor = check_float(start_factor, "start_factor", 0, 1, "LinearLR", min_open=True)
+        self.end_factor = check_float(end_factor, "end_factor", 0, 1, "LinearLR")
+        self.total_iters = check_int(total_iters, "total_iters", 1, "LinearLR")
         super().__init__(optimizer)
 
     def lr_at(self, epoch: int) -> float:
@@ -286,18 +289,15 @@ class ReduceLROnPlateau(LRScheduler):
             raise ValueError(f"invalid mode={mode!r}: must be 'min' or 'max'")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"invalid threshold_mode={threshold_mode!r}: must be 'rel' or 'abs'")
-        if not 0 <= factor < 1:
-            raise ValueError(f"invalid factor={factor!r}: must be in [0, 1)")
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"invalid {name}={value!r}: must be an int >= 0")
-        for name, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
-            if not value >= 0:
-                raise ValueError(f"invalid {name}={value!r}: must be >= 0")
-        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, float(factor), patience
-        self.threshold, self.threshold_mode, self.cooldown = float(threshold), threshold_mode, cooldown
-        self.min_lr, self.eps = float(min_lr), float(eps)
-        self.base_lr = float(optimizer.lr)
+        where = "ReduceLROnPlateau"
+        factor = check_float(factor, "factor", 0, 1, where, max_open=True)
+        patience, cooldown = (check_int(v, k, 0, where) for k, v in (("patience", patience), ("cooldown", cooldown)))
+        threshold, min_lr, eps = (check_float(v, k, 0, where=where)
+                                  for k, v in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)))  # fmt: skip
+        self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
+        self.threshold, self.threshold_mode, self.cooldown = threshold, threshold_mode, cooldown
+        self.min_lr, self.eps = min_lr, eps
+        self.base_lr = check_lr(optimizer.lr, where)
         self.last_epoch = 0
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = self.cooldown_counter = 0
@@ -337,8 +337,8 @@ class ReduceLROnPlateau(LRScheduler):
 
     def load_state_dict(self, d: dict[str, Any], set_lr: bool = True) -> None:
         d, name = _exact_keys(self, d), type(self).__name__
-        check_lr(d["lr"])
-        if math.isnan(d["best"]):
+        check_lr(d["lr"], name)
+        if isinstance(d["best"], bool) or not isinstance(d["best"], (int, float)) or math.isnan(d["best"]):
             raise ValueError(f"{name}: best must be a number, got {d['best']!r}")
         counts = [check_int(d[k], k, 0, name) for k in ("num_bad_epochs", "cooldown_counter", "last_epoch")]
         self.best = float(d["best"])

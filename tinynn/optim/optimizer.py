@@ -21,21 +21,21 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_bool, check_float, check_int
 from ..registry import Registry
 
 State = dict[str, Any]  # name -> np.ndarray shaped like params, or a float
 
 
 def check_hyper(name: str, value: float, ok: bool, rule: str) -> None:
-    """Raise a ValueError naming the hyperparameter when `ok` is False."""
+    """Raise a ValueError naming the hyperparameter when `ok` is False (rules tying two arguments)."""
     if not ok:
         raise ValueError(f"invalid {name}={value!r}: {rule}")
 
 
-def check_lr(lr: float) -> None:
-    """The learning-rate rule (>= 0, not NaN) shared by optimizers and schedulers' saved state."""
-    check_hyper("lr", lr, lr >= 0, "must be >= 0")
+def check_lr(lr: Any, where: str = "") -> float:
+    """The learning-rate rule (a finite number >= 0) shared by optimizers, schedulers and their saved state."""
+    return check_float(lr, "lr", 0, where=where)
 
 
 class Optimizer:
@@ -67,11 +67,10 @@ class Optimizer:
     def __init__(
         self, lr: float, weight_decay: float = 0.0, maximize: bool = False, decay_mask: np.ndarray | None = None
     ) -> None:
-        check_lr(lr)
-        check_hyper("weight_decay", weight_decay, weight_decay >= 0, "must be >= 0")
-        self.lr = float(lr)
-        self.weight_decay = float(weight_decay)
-        self.maximize = bool(maximize)
+        where = type(self).__name__
+        self.lr = check_lr(lr, where)
+        self.weight_decay = check_float(weight_decay, "weight_decay", 0, where=where)
+        self.maximize = check_bool(maximize, "maximize", where)
         self.decay_mask = decay_mask
         self.t = 0  # number of steps taken
         self.state: State | None = None  # built by init_state on the first step (or load_state_dict)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, check_hyper, register_optimizer
+from ..checks import check_bool, check_float
+from .optimizer import Optimizer, register_optimizer
 
 
 @register_optimizer
@@ -38,13 +39,11 @@ class RMSProp(Optimizer):
         decay_mask: np.ndarray | None = None,
     ) -> None:
         super().__init__(lr, weight_decay, maximize, decay_mask)
-        check_hyper("alpha", alpha, 0 <= alpha < 1, "must be in [0, 1)")
-        check_hyper("eps", eps, eps > 0, "must be > 0")
-        check_hyper("momentum", momentum, momentum >= 0, "must be >= 0")
-        self.alpha = float(alpha)
-        self.eps = float(eps)
-        self.momentum = float(momentum)
-        self.centered = bool(centered)
+        where = type(self).__name__
+        self.alpha = check_float(alpha, "alpha", 0, 1, where, max_open=True)
+        self.eps = check_float(eps, "eps", 0, where=where, min_open=True)
+        self.momentum = check_float(momentum, "momentum", 0, where=where)
+        self.centered = check_bool(centered, "centered", where)
 
     def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
         names = ("v",) + ("g_avg",) * self.centered + ("b",) * (self.momentum > 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..checks import check_bool, check_float
 from .optimizer import Optimizer, check_hyper, register_optimizer
 
 
@@ -37,13 +38,13 @@ class SGDm(Optimizer):
         decay_mask: np.ndarray | None = None,
     ) -> None:
         super().__init__(lr, weight_decay, maximize, decay_mask)
-        check_hyper("momentum", momentum, momentum >= 0, "must be >= 0")
+        where = type(self).__name__
+        self.momentum = check_float(momentum, "momentum", 0, where=where)
+        self.dampening = check_float(dampening, "dampening", 0, 1, where)
+        self.nesterov = check_bool(nesterov, "nesterov", where)
         if nesterov:
             check_hyper("momentum", momentum, momentum > 0, "nesterov needs momentum > 0")
             check_hyper("dampening", dampening, dampening == 0, "nesterov needs dampening = 0")
-        self.momentum = float(momentum)
-        self.dampening = float(dampening)
-        self.nesterov = bool(nesterov)
 
     def init_state(self, params: np.ndarray) -> dict[str, np.ndarray]:
         return {"b": np.zeros_like(params)}  # the velocity
