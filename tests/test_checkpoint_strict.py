@@ -347,7 +347,8 @@ def test_a_zip_directory_claiming_more_than_deflate_can_give_is_refused(good, tm
 # Layers whose constructor allocates nothing sized by its config: the default param_shapes
 # (build the layer) is safe for them. Every other registered layer must override param_shapes.
 PARAM_FREE = {"ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax", "Dropout", "Flatten", "Reshape",
-              "MaxPool2D", "AvgPool2D", "ContextWindow"}
+              "MaxPool2D", "AvgPool2D", "ContextWindow",
+              "PatchesToTokens", "TokenMean"}
 
 
 def test_every_layer_with_parameters_declares_their_shapes():

@@ -164,6 +164,7 @@ def _every_layer():
             (L.BatchNorm2d(3), (4, 3, 2, 2)), (L.RNN(3, 2), (4, 5, 3)), (L.LSTM(3, 2), (4, 5, 3)),
             (L.GRU(3, 2), (4, 5, 3)), (L.Embedding(3, 2), (4, 5)), (L.PositionalEmbedding(5, 3), (4, 5, 3)),
             (L.LayerNorm(3), (4, 5, 3)), (L.MultiHeadAttention(4, 2, causal=True), (4, 5, 4)),
+            (L.PatchesToTokens(), (4, 3, 2, 2)), (L.TokenMean(), (4, 5, 3)),
             (L.Sequential([L.Dense(3, 2), L.Tanh()]), (4, 3)),
             (L.Residual([L.Dense(3, 3), L.ReLU()]), (4, 3)), (L.TransformerBlock(4, 2), (4, 5, 4)),
             (L.ContextWindow(3), (4, 5))]  # fmt: skip

@@ -166,6 +166,8 @@ GRADCHECK_TABLE |= {
     "PositionalEmbedding": "tests/test_attention.py::test_positional_embedding_gradients",
     "LayerNorm": "tests/test_attention.py::test_layer_norm_gradients",
     "MultiHeadAttention": "tests/test_attention.py::test_attention_gradients",
+    "PatchesToTokens": "tests/test_vit.py::test_patches_to_tokens_gradients",
+    "TokenMean": "tests/test_vit.py::test_token_mean_gradients",
     "Sequential": "tests/test_blocks.py::test_gradcheck_of_one_block",
     "Residual": "tests/test_blocks.py::test_gradcheck_through_nested_blocks",
     "TransformerBlock": "tests/test_transformer_block.py::test_gradcheck",

@@ -229,6 +229,14 @@ def _new_model(args: argparse.Namespace, n_train: int, parser: argparse.Argument
         steps = args.epochs * -(-n_train // args.batch_size)
         model.scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         model.scheduler_step = "batch"
+    elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
+        steps = args.epochs * -(-n_train // args.batch_size)
+        warm = max(1, steps // 10)
+        sched = tn.optim.lr_scheduler
+        warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
+        cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
+        model.scheduler = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
+        model.scheduler_step = "batch"
     elif args.scheduler == "step":
         milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
         model.scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)

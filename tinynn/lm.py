@@ -168,7 +168,7 @@ def _optimizer_and_scheduler(args: argparse.Namespace, steps: int) -> tuple[Any,
         kwargs["weight_decay"] = args.weight_decay
     optimizer = tn.optim.get(args.optimizer, **kwargs)
     sched = tn.optim.lr_scheduler
-    if args.scheduler == "cosine":
+    if args.scheduler in ("cosine", "warmup-cosine"):  # names runs always warm up first
         warmup = min(int(own["warmup"]), steps // 10)  # a short run warms up over a tenth of it
         cosine = sched.CosineAnnealingLR(optimizer, T_max=steps - warmup)
         if not warmup:

@@ -54,6 +54,9 @@ LOCK_FILE = ".tinynn.lock"
 """Locked (``flock``) by the one process writing a run folder; it holds that process's id."""
 STATUSES = ("running", "interrupted", "failed", "finished")
 
+SCHEDULERS = ("none", "cosine", "warmup-cosine", "step")
+"""The learning-rate schedules ``--scheduler`` names (built in :mod:`tinynn.cli`)."""
+
 # The options that define a run: saved in run.json, reused by --resume, varied by `tinynn sweep`.
 RUN_OPTIONS = ("model", "hidden", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "epochs",
                "batch_size", "val_size", "seed", "limit", "gradient_clip", "random_shift")  # fmt: skip
@@ -109,7 +112,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
                         help="which net. MNIST: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        f"lstm (28 rows of 28 pixels -> LSTM 128 -> 10). --data names: bigram, mlp, lstm, gru, "
+                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10); vit (a vision transformer: 16 patches of 7x7 -> 4 "
+                        f"pre-norm blocks of width 64 -> 10). --data names: bigram, mlp, lstm, gru, "
                         f"transformer (default: {d['model']}; --data names: transformer)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
@@ -118,16 +122,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"dropout probability after each hidden layer, 0 = none; mlp only "
                         f"(default: {d['dropout']:g}; names runs: per model, tinynn.zoo)")
     parser.add_argument("--optimizer", choices=optimizers, default=None,
-                        help=f"optimizer (default: {d['optimizer']}; names runs: adamw)")
+                        help=f"optimizer {_default_per_model('optimizer')}; names runs: adamw")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
                         help=f"learning rate, > 0 {_default_per_model('lr')}")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
-                        help=f"weight decay (L2; decoupled for adamw) (default: {d['weight_decay']:g}; "
-                        "names runs: 0.01)")
-    parser.add_argument("--scheduler", choices=("none", "cosine", "step"), default=None,
-                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch; after a linear "
-                        "warmup in names runs); step multiplies it by 0.1 at 50%% and 75%% of the epochs "
-                        f"(default: {d['scheduler']})")
+                        help=f"weight decay (L2; decoupled for adamw) {_default_per_model('weight_decay')}; "
+                        "names runs: 0.01")
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                        help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
+                        "warmup-cosine first rises linearly from lr/100 to lr over the first tenth of the "
+                        "batches, then decays as cosine; step multiplies it by 0.1 at 50%% and 75%% of the "
+                        f"epochs {_default_per_model('scheduler')}; names runs: cosine after a linear warmup")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help=f"number of epochs {_default_per_model('epochs')}")
     parser.add_argument("--gradient-clip", type=float_in(0, 1e6, lo_open=True), default=None, metavar="NORM",
@@ -155,12 +160,13 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def _default_per_model(key: str) -> str:
     """``"(default: 0.001; cnn, lstm: 0.002)"``: the default for ``key``, and the models that have their own."""
+    show = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)  # noqa: E731
     general = DEFAULTS[key]
     own: dict[str, list[str]] = {}
     for model, values in sorted(MODEL_DEFAULTS.items()):
         if key in values and values[key] != general:
-            own.setdefault(f"{values[key]:g}", []).append(model)
-    shown = "none" if general is None else f"{general:g}"
+            own.setdefault(show(values[key]), []).append(model)
+    shown = "none" if general is None else show(general)
     return "(default: " + "; ".join([shown, *(f"{', '.join(m)}: {v}" for v, m in own.items())]) + ")"
 
 
@@ -432,7 +438,7 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--optimizer", nargs="+", choices=optim.names(), default=None)
     g.add_argument("--lr", nargs="+", metavar="LR", type=float_in(0, 10, lo_open=True), default=None)
     g.add_argument("--weight-decay", nargs="+", metavar="WD", type=float_in(0, 1), default=None)
-    g.add_argument("--scheduler", nargs="+", choices=("none", "cosine", "step"), default=None)
+    g.add_argument("--scheduler", nargs="+", choices=SCHEDULERS, default=None)
     g.add_argument("--epochs", nargs="+", metavar="N", type=positive_int, default=None)
     g.add_argument("--batch-size", nargs="+", metavar="N", type=positive_int, default=None)
     g.add_argument("--seed", nargs="+", metavar="S", type=nonneg_int, default=None)

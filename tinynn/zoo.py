@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from . import init
 from .layers import (
     GRU,
@@ -27,10 +29,13 @@ from .layers import (
     Layer,
     LayerNorm,
     MaxPool2D,
+    PatchesToTokens,
     PositionalEmbedding,
     ReLU,
     Reshape,
     Tanh,
+    TokenMean,
+    TransformerBlock,
 )
 from .net import Net
 
@@ -81,16 +86,46 @@ def lstm(hidden_size: int = 128, workers: int | None = None) -> Net:
     return Net([Reshape((28, 28)), LSTM(28, hidden_size), Dense(hidden_size, NUM_CLASSES)], workers=workers)
 
 
-NETS: dict[str, Callable[..., Net]] = {"mlp": mlp, "cnn": lenet5, "lstm": lstm}
+def vit(dim: int = 64, depth: int = 4, num_heads: int = 4, patch_size: int = 7, mlp_ratio: int = 4) -> Net:
+    """A vision transformer (Dosovitskiy et al., 2021) for 28x28 digits, made small:
+
+    reshape to 1x28x28 -> ``Conv2D(1, dim, patch_size, stride=patch_size)`` embeds each 7x7 patch
+    as a ``dim``-vector -> ``PatchesToTokens``: 16 tokens -> learned positions -> ``depth`` pre-norm
+    ``TransformerBlock``s -> LayerNorm -> ``TokenMean`` (the mean over the tokens; no class token)
+    -> ``Dense(dim, 10)``. Positions start from N(0, 0.02) as in ViT and GPT-2, so that at first
+    they barely perturb the patch embeddings (``PositionalEmbedding``'s own N(0, 1) would drown them).
+    """
+    side = IMAGE_SHAPE[0] // patch_size
+    if side < 1 or IMAGE_SHAPE[0] % patch_size:
+        raise ValueError(f"vit: patch_size must divide {IMAGE_SHAPE[0]}, got {patch_size}")
+    positions = PositionalEmbedding(side * side, dim)
+    positions.params["weight"][...] = init.normal(0.0, 0.02)(positions.params["weight"].shape, np.float32)
+    return Net([
+        Reshape((1, *IMAGE_SHAPE)),
+        Conv2D(1, dim, patch_size, stride=patch_size), PatchesToTokens(),  # (N, 16, dim)
+        positions,
+        *(TransformerBlock(dim, num_heads, mlp_ratio) for _ in range(depth)),
+        LayerNorm(dim), TokenMean(),  # (N, dim)
+        Dense(dim, NUM_CLASSES),
+    ])  # fmt: skip
+
+
+NETS: dict[str, Callable[..., Net]] = {"mlp": mlp, "cnn": lenet5, "lstm": lstm, "vit": vit}
 """Builders by the name ``--model`` takes."""
 
-TRAIN_DEFAULTS: dict[str, dict[str, float]] = {
+TRAIN_DEFAULTS: dict[str, dict[str, float | str]] = {
     # Random shifts of up to 1 pixel: LeNet fits its 55k training images within a few epochs;
     # shifted copies keep it learning digits instead (docs/convolution.md).
     "cnn": {"lr": 2e-3, "epochs": 10, "random_shift": 1},
     # A recurrent net tolerates a larger step, and clipping the gradient norm guards it against
     # the rare exploding batch (see docs/recurrent.md).
     "lstm": {"lr": 2e-3, "epochs": 8, "gradient_clip": 1.0},
+    # A transformer's usual recipe: AdamW with decoupled weight decay, and a linear warmup before
+    # the cosine decay (Adam's early steps, from noisy moment estimates, would otherwise be full size).
+    # Without shifts it fits the training set (99.95% after 10 epochs, seed 0) at 98.2% on the test
+    # set; a ViT has no convolution's translation invariance built in, so shifted copies teach it.
+    "vit": {"optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.05, "scheduler": "warmup-cosine", "epochs": 10,
+            "random_shift": 1},
 }
 """Training options whose default differs from the CLI's (MLP) one, per net."""
 

@@ -32,6 +32,8 @@ EXAMPLES: dict[str, list[str]] = {
     "mnist_cnn.py": [],
     "mnist_rnn.py": [],
     "names_transformer.py": [],
+    "mnist_vit.py": [],
+    "residual_stream.py": [],
 }
 
 

@@ -28,9 +28,9 @@ from .dense import Dense
 from .dropout import Dropout
 from .embedding import ContextWindow, Embedding, PositionalEmbedding
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .pooling import AvgPool2D, MaxPool2D
+from .pooling import AvgPool2D, MaxPool2D, TokenMean
 from .recurrent import GRU, LSTM, RNN
-from .shape import Flatten, Reshape
+from .shape import Flatten, PatchesToTokens, Reshape
 from .transformer import TransformerBlock
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "LeakyReLU",
     "MaxPool2D",
     "MultiHeadAttention",
+    "PatchesToTokens",
     "PositionalEmbedding",
     "RNN",
     "ReLU",
@@ -62,6 +63,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TokenMean",
     "TransformerBlock",
     "bind_flat",
     "from_config",

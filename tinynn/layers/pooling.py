@@ -195,3 +195,32 @@ class AvgPool2D(_Pool2D):
             else:
                 target += share
         return self._crop(dxp)
+
+
+@register_layer
+class TokenMean(Layer):
+    """The mean over the tokens of a sequence: (N, T, C) -> (N, C), ``y[n] = 1/T sum_t x[n, t]``.
+
+    A vision transformer's global average pooling before its classifier head (the alternative to a
+    class token). Backward spreads the gradient evenly: ``dL/dx[n, t] = g[n] / T`` for every t.
+    """
+
+    cache = ("_shape",)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 3 or x.shape[1] == 0:
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, time, features) with time >= 1")
+        self._shape = x.shape
+        return x.mean(axis=1)
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (shape,) = self.cached()
+        n, t, c = shape
+        if grad.shape != (n, c):
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, c)}")
+        dx = self.scratch_array("dx", shape, grad.dtype)
+        dx[...] = (grad / t)[:, None, :]
+        return dx
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], input_shape[2])

@@ -82,3 +82,34 @@ class Reshape(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
+
+
+@register_layer
+class PatchesToTokens(Layer):
+    """A grid of patch features to a sequence of tokens: (N, D, H, W) -> (N, H*W, D).
+
+    ``y[n, r*W + c, :] = x[n, :, r, c]``, torch's ``x.flatten(2).transpose(1, 2)``: after a
+    ``Conv2D(C, D, kernel_size=p, stride=p)`` has embedded each p x p patch as a D-vector, token
+    ``r*W + c`` is the patch in row r, column c (row-major order, as a ViT reads them). Backward
+    puts the gradient back on the grid: ``dL/dx[n, :, r, c] = g[n, r*W + c, :]``.
+    """
+
+    cache = ("_shape",)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4:
+            raise ValueError(f"{self!r} got input of shape {x.shape}; expected (batch, channels, height, width)")
+        self._shape = x.shape
+        n, d, h, w = x.shape
+        return x.reshape(n, d, h * w).transpose(0, 2, 1)  # a view: the next layer reads it as it is
+
+    def backward(self, grad: np.ndarray) -> np.ndarray:
+        (shape,) = self.cached()
+        n, d, h, w = shape
+        if grad.shape != (n, h * w, d):
+            raise ValueError(f"{self!r}: backward got gradient of shape {grad.shape}; expected {(n, h * w, d)}")
+        return grad.transpose(0, 2, 1).reshape(shape)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        n, d, h, w = input_shape
+        return (n, None if h is None or w is None else h * w, d)
