@@ -112,8 +112,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--model", choices=sorted(set(zoo.NETS) | set(zoo.NAMES_NETS)), default=None,
                         help="which net. MNIST: mlp (784 -> hidden... -> 10); cnn (LeNet-5); "
-                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10); vit (a vision transformer: 16 patches of 7x7 -> 4 "
-                        f"pre-norm blocks of width 64 -> 10). --data names: bigram, mlp, lstm, gru, "
+                        "lstm (28 rows of 28 pixels -> LSTM 128 -> 10); vit (a vision transformer: 16 patches "
+                        "of 7x7 -> 4 pre-norm blocks of width 64 -> 10). --data names: bigram, mlp, lstm, gru, "
                         f"transformer (default: {d['model']}; --data names: transformer)")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=d["hidden"], metavar="N",
                         help=f"sizes of the hidden layers, mlp only (default: {' '.join(map(str, d['hidden']))})")
