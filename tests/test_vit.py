@@ -149,13 +149,11 @@ def test_small_vit_save_load_resume(tmp_path) -> None:
 
 def test_vit_cli_defaults_and_sweep(tmp_path) -> None:
     """`tinynn train --model vit` takes its own recipe (AdamW, warmup + cosine); a sweep expands it too."""
-    import importlib
     import subprocess
     import sys
 
     from tinynn import runs
-
-    sweep = importlib.import_module("tinynn.sweep")  # the module (tn.sweep is the function)
+    from tinynn import sweeps as sweep  # the package (tn.sweep is its function)
 
     args = runs.parse_run_options(["--model", "vit"])
     assert (args.optimizer, args.lr, args.weight_decay, args.scheduler) == ("adamw", 1e-3, 0.05, "warmup-cosine")
