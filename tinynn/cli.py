@@ -248,8 +248,9 @@ def _describe(model) -> dict:
     opt, sched = model.optimizer, model.scheduler
     config = dict(opt.get_config()) if callable(getattr(opt, "get_config", None)) else {}
     config.pop("lr", None)
+    net = {k: v for k, v in model.net.get_config().items() if k != "workers"}  # how it runs, decided by the net
     return {
-        "net": model.net.get_config(),
+        "net": net,
         "loss": type(model.loss).__name__,
         "optimizer": (type(opt).__name__, config),
         "lr": sched.base_lr if sched is not None else getattr(opt, "lr", None),
