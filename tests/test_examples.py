@@ -31,6 +31,7 @@ EXPECTED = {
     "mnist_rnn.py": ["rnn_gradient_reach.png"],
     "mnist_cnn.py": ["cnn_filters.png", "cnn_feature_maps.png"],
     "names_transformer.py": ["names_sampling.png", "names_loss_curves.png"],
+    "names_attention.py": ["names_attention.png"],
     "mnist_vit.py": ["vit_attention.png", "vit_positions.png"],
     "residual_stream.py": ["residual_gradients.png"],
 }

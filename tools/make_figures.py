@@ -32,6 +32,7 @@ EXAMPLES: dict[str, list[str]] = {
     "mnist_cnn.py": [],
     "mnist_rnn.py": [],
     "names_transformer.py": [],
+    "names_attention.py": ["--run", "runs/names"],  # after names_transformer.py (or tinynn train --data names)
     "mnist_vit.py": [],
     "residual_stream.py": [],
 }
