@@ -150,7 +150,7 @@ class _Recurrent(Layer):
         y[:, -1] = h_last
         return y
 
-    def _input_grad(self, da: np.ndarray, w_x: np.ndarray) -> np.ndarray | None:
+    def _dx(self, da: np.ndarray, w_x: np.ndarray) -> np.ndarray | None:
         """dL/dx = dA @ w_x.T for all steps in one product, back to (batch, time, features)."""
         if not self.input_grad:
             return None
@@ -274,7 +274,7 @@ class RNN(_Recurrent):
                 if self.return_sequences:
                     dh += grad[:, s - 1]
         self._store_grad(lambda out: np.matmul(z.reshape(t * n, -1).T, da.reshape(t * n, h), out=out))
-        return self._input_grad(da, self.params["w_x"])
+        return self._dx(da, self.params["w_x"])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "nonlinearity": self.nonlinearity}
@@ -410,7 +410,7 @@ class LSTM(_Recurrent):
                 if self.return_sequences:
                     dh += grad[:, s - 1]
         self._store_grad(lambda out: np.matmul(z.reshape(t * n, -1).T, da.reshape(t * n, gh), out=out))
-        return self._input_grad(da, self.params["w_x"])
+        return self._dx(da, self.params["w_x"])
 
 
 @register_layer
@@ -514,4 +514,4 @@ class GRU(_Recurrent):
         np.matmul(flat(hs[:-1]).T, flat(dgh), out=self.grads["w_h"])
         np.sum(flat(dgx), axis=0, out=self.grads["b_x"])
         np.sum(flat(dgh), axis=0, out=self.grads["b_h"])
-        return self._input_grad(dgx, p["w_x"])
+        return self._dx(dgx, p["w_x"])
