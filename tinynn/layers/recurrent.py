@@ -17,7 +17,7 @@ Each layer is the optimised version of its functions in :mod:`tinynn.textbook.re
 
 Speed: the four parameters are stored one after another, so together they are one matrix
 ``W = [w_x; w_h; b_x; b_h]`` of shape ``(input_size + hidden + 2, G*hidden)``. RNN and LSTM keep the
-step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major buffer ``Z`` and make each step's
+step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major array ``Z`` and make each step's
 pre-activations with ONE matrix product ``z_t @ W``; backward then gets every parameter gradient
 from ONE product ``Z.T @ dA`` over all steps, and ``dL/dx`` from one product ``dA @ w_x.T``.
 
