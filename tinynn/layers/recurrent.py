@@ -1,8 +1,8 @@
 """Recurrent layers: RNN, LSTM and GRU, trained by backpropagation through time.
 
 Input ``(batch, time, features)`` (torch's ``batch_first=True``); output ``(batch, hidden)``, the
-last step's state, or ``(batch, time, hidden)`` with ``return_sequences=True`` so layers stack. The
-initial state is zero. The math is exactly torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
+last step's hidden state, or ``(batch, time, hidden)`` with ``return_sequences=True`` so layers stack.
+The initial hidden state is zero. The math is exactly torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
 
 Parameters, in the Dense convention (``x @ w``), for ``G`` gates (RNN 1, LSTM 4, GRU 3)::
 
@@ -171,7 +171,7 @@ class _Recurrent(Layer):
         caches, hs_shape = self._textbook_cache(grad)
         if self.return_sequences:
             dhs = grad
-        else:  # only the last step's state is the output
+        else:  # only the last step's hidden state is the output
             dhs = np.zeros(hs_shape, dtype=grad.dtype)
             dhs[:, -1] = grad
         dx, *dparams = self._textbook_fn_backward(dhs, caches)
