@@ -3,7 +3,6 @@ field by field, one line (not a traceback) for a full disk, a read-only folder o
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import resource
@@ -16,24 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_runs import SMALL, train
 from helpers_user import as_user, shared_folder
 
 import tinynn as tn
 from tinynn import cli
 
-SMALL = ["--limit", "600", "--hidden", "16", "--batch-size", "50", "--quiet"]
 posix = pytest.mark.skipif(os.name != "posix", reason="POSIX locks, signals and limits")
-_load_data = cli._load_data
-
-
-@pytest.fixture(autouse=True)
-def cached_data(monkeypatch):
-    """Load MNIST once for the in-process runs of this module."""
-    monkeypatch.setattr(cli, "_load_data", functools.lru_cache(maxsize=1)(_load_data))
-
-
-def train(*args: str) -> int:
-    return cli.main(["train", *args])
+pytestmark = pytest.mark.usefixtures("cached_mnist")
 
 
 def usage_error(capsys, *args: str) -> str:
