@@ -3,34 +3,18 @@ training-set marks), the exact per-character loss, and the counted bigram equal 
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
 import numpy as np
 import pytest
+from helpers_runs import interrupt_after, train
 
 import tinynn as tn
 from tinynn import cli, lm, zoo
 from tinynn.data import encode_names, load_names
 
 TINY = ["--data", "names", "--limit", "200", "--batch-size", "25", "--quiet"]
-
-
-def train(*args: str) -> int:
-    return cli.main(["train", *args])
-
-
-def interrupt_after(monkeypatch, saves: int) -> None:
-    original, count = tn.Model.save, itertools.count(1)
-
-    def save(self, path):
-        result = original(self, path)
-        if next(count) == saves:
-            raise KeyboardInterrupt
-        return result
-
-    monkeypatch.setattr(tn.Model, "save", save)
 
 
 @pytest.mark.parametrize("model", ["mlp", "gru"])
