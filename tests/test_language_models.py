@@ -3,6 +3,7 @@ training-set marks), the exact per-character loss, and the counted bigram equal 
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
