@@ -75,14 +75,8 @@ def tinynn_workload(x, y, workers: int | None, blocks: bool = True) -> tuple[Cal
 
 
 def torch_workload(torch, x, y) -> Callable[[], None]:
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Unflatten(1, (1, 28, 28)),
-        nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-    )  # fmt: skip
-    return fair.torch_epoch(model, torch.optim.Adam(model.parameters(), lr=1e-3), nn.CrossEntropyLoss(), x, y)
+    model = fair.torch_lenet5()
+    return fair.torch_epoch(model, torch.optim.Adam(model.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss(), x, y)
 
 
 def gemm_workload(n: int, batch: int = 128) -> Callable[[], None]:

@@ -70,22 +70,10 @@ def tinynn_workload(x, y, n_batches: int, workers: int | None) -> tuple[Callable
 
 
 def torch_workload(torch, x, y, n_batches: int) -> Callable[[], None]:
-    nn = torch.nn
     torch.manual_seed(0)
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.lstm = nn.LSTM(PIXELS, HIDDEN, batch_first=True)
-            self.head = nn.Linear(HIDDEN, CLASSES)
-
-        def forward(self, xb):
-            seq, _ = self.lstm(xb.view(-1, STEPS, PIXELS))
-            return self.head(seq[:, -1])
-
-    model = Net()
+    model = fair.torch_row_lstm(STEPS, PIXELS, HIDDEN, CLASSES)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    return fair.torch_epoch(model, opt, nn.CrossEntropyLoss(), x, y, BATCH, max_batches=n_batches)
+    return fair.torch_epoch(model, opt, torch.nn.CrossEntropyLoss(), x, y, BATCH, max_batches=n_batches)
 
 
 def gemm_workload(n: int, n_batches: int) -> Callable[[], None]:
@@ -131,20 +119,7 @@ def main() -> None:
 
     import tinynn as tn
 
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(args.threads)
-    except ImportError:
-        limiter = None
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            pass
+    limiter, torch = fair.limit_threads(args.threads, use_torch=not args.no_torch)
 
     (x, y), _ = tn.data.load_mnist(dtype=np.uint8)
     n_batches = args.batches if args.batches else -(-len(x) // BATCH)

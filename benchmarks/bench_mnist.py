@@ -77,16 +77,9 @@ def machine_info(threads: int) -> dict:
         "numpy": np.__version__,
         "cpus": os.cpu_count(),
         "threads": threads,
-        "cpu": "unknown",
+        "cpu": fair.cpu_name(),
         "openblas_env": {k: v for k, v in os.environ.items() if k.startswith("OPENBLAS")},
     }
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        info["cpu"] = platform.processor() or "unknown"
     try:
         from threadpoolctl import threadpool_info
 

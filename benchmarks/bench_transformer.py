@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,17 +57,6 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="per-layer times (tinynn) and torch.profiler's table")
     p.add_argument("--json", metavar="PATH", help="also write all measurements as JSON")
     return p.parse_args()
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def batches(steps: int):
@@ -212,23 +200,10 @@ def main() -> None:
 
     import numpy as np
 
-    try:
-        from threadpoolctl import threadpool_limits
-
-        limiter = threadpool_limits(args.threads)
-    except ImportError:
-        limiter = None
-    torch = None
-    if not args.no_torch:
-        try:
-            import torch
-
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            pass
+    limiter, torch = fair.limit_threads(args.threads, use_torch=not args.no_torch)
 
     data = batches(args.steps)
-    cpu, load = cpu_name(), fair.load()
+    cpu, load = fair.cpu_name(), fair.load()
     if args.profile:
         print(f"{cpu}; {args.steps} steps, {args.threads} threads; uptime: {load}\n")
         print("\n".join(tinynn_profile(data)))

@@ -22,6 +22,10 @@ Usage (in a benchmark script, before ``import numpy``)::
     t = fair.interleave(5, {"tinynn": tinynn_epoch, "torch": torch_epoch})
     print(t.ratio("tinynn", "torch"))       # e.g. "0.93 (0.88-0.97, 5 rounds)"
     t.median("tinynn"), t.times["torch"]   # seconds
+
+It also holds what the scripts share besides: ``limit_threads`` (threadpoolctl's limits and torch's
+threads), PyTorch's LeNet-5 and row-LSTM (``torch_lenet5``, ``torch_row_lstm``), ``torch_epoch``,
+and the lines printed beside every table (``cpu_name``, ``load``).
 """
 
 from __future__ import annotations
@@ -50,6 +54,60 @@ def setup(threads: int) -> None:
     os.environ["OPENBLAS_THREAD_TIMEOUT"] = THREAD_TIMEOUT
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)  # also inherited by child processes (the RSS run)
+
+
+def limit_threads(threads: int, use_torch: bool = True) -> tuple[object | None, object | None]:
+    """After ``setup`` and ``import numpy``: hold the BLAS pools loaded so far to ``threads`` (through
+    threadpoolctl, if installed), then import torch at ``threads`` threads unless ``use_torch`` is False.
+
+    Returns ``(limiter, torch)``: threadpoolctl's limiter (None without threadpoolctl) and the torch
+    module (None when not wanted or not installed).
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(threads)
+    except ImportError:
+        limiter = None
+    torch = None
+    if use_torch:
+        try:
+            import torch
+
+            torch.set_num_threads(threads)
+        except ImportError:
+            torch = None
+    return limiter, torch
+
+
+def torch_lenet5():
+    """``zoo.lenet5`` in PyTorch: conv 5x5 1->6 pad 2, max-pool 2, ReLU, conv 5x5 6->16, max-pool 2,
+    ReLU, 400-120-84-10 (pool before ReLU, as tinynn), on flat (N, 784) images."""
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+    )  # fmt: skip
+
+
+def torch_row_lstm(steps: int = 28, pixels: int = 28, hidden: int = 128, classes: int = 10):
+    """``zoo.lstm`` in PyTorch: each flat image read as ``steps`` rows of ``pixels`` by
+    ``nn.LSTM(pixels, hidden, batch_first=True)``, its last state into ``nn.Linear(hidden, classes)``."""
+    from torch import nn
+
+    class RowLSTM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(pixels, hidden, batch_first=True), nn.Linear(hidden, classes)
+
+        def forward(self, xb):
+            seq, _ = self.lstm(xb.view(-1, steps, pixels))
+            return self.head(seq[:, -1])
+
+    return RowLSTM()
 
 
 @dataclass(frozen=True)
@@ -179,7 +237,7 @@ def cpu_name() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown CPU"
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def load() -> str:

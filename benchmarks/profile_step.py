@@ -77,7 +77,8 @@ def main() -> None:
             t1 = clock()
             totals["forward: input check"] += t1 - t0
             split = f"all layers, split over {net.workers} threads"
-            if net._split is not None:
+            was_split = net._split is not None  # a plain net decides after its first batch's forward
+            if was_split:
                 preds = net._split.forward(h)
                 t2 = clock()
                 totals[f"forward: {split}"] += t2 - t1
@@ -95,8 +96,8 @@ def main() -> None:
             t2 = clock()
             totals["loss (softmax CE, loss + grad)"] += t2 - t1
             t1 = t2
-            if net._split is not None:
-                net._split.backward(g, False)
+            if was_split:
+                net._split.backward(g, False, first)
                 t2 = clock()
                 totals[f"backward: {split}, + summing their gradients"] += t2 - t1
                 t1 = t2

@@ -36,24 +36,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    if args.model == "cnn":
-        model = nn.Sequential(
-            nn.Unflatten(1, (1, 28, 28)),
-            nn.Conv2d(1, 6, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Conv2d(6, 16, 5), nn.MaxPool2d(2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
-        )  # fmt: skip
-    else:
-        class RowLSTM(nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.lstm, self.head = nn.LSTM(28, 128, batch_first=True), nn.Linear(128, 10)
-
-            def forward(self, xb):
-                seq, _ = self.lstm(xb.view(-1, 28, 28))
-                return self.head(seq[:, -1])
-
-        model = RowLSTM()
+    model = fair.torch_lenet5() if args.model == "cnn" else fair.torch_row_lstm()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))

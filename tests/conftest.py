@@ -1,3 +1,4 @@
+import functools
 import os
 import subprocess
 import time
@@ -14,6 +15,14 @@ from hypothesis import settings  # noqa: E402
 # Same examples on every run: CI stays reproducible, and no .hypothesis database is written.
 settings.register_profile("tinynn", derandomize=True, database=None)
 settings.load_profile("tinynn")
+
+
+@pytest.fixture
+def cached_mnist(monkeypatch):
+    """The in-process ``tinynn train`` runs of one test read MNIST from disk once, not once a run."""
+    from tinynn import cli
+
+    monkeypatch.setattr(cli, "_load_data", functools.lru_cache(maxsize=1)(cli._load_data))
 
 
 # Loaded by every Python process started with the fixture's environment (through PYTHONPATH): after a

@@ -367,14 +367,11 @@ load_mnist(sys.argv[1], mirrors=[sys.argv[2]], checksums=None, timeout=60, progr
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
-def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_path, fake):
-    base, handler = server
-    sums, good = _publish(handler, fake, base)
-    handler.routes[f"/slow/{TEST_LABELS}.gz"] = good[TEST_LABELS] * 50
-    handler.stall.add(f"/slow/{TEST_LABELS}.gz")
-    folder = tmp_path / "dl"
-    write_fake_mnist(folder, {k: v for k, v in fake.items() if k != TEST_LABELS})
+def _kill_a_download_halfway(handler, good, base, folder, name) -> tuple[int, list[Path]]:
+    """A child process downloads MNIST into ``folder`` from /slow/, where ``name`` stalls half-way; once
+    its temp file exists the child is killed (SIGKILL: nothing can clean up). Its pid and the temp files."""
+    handler.routes[f"/slow/{name}.gz"] = good[name] * 50
+    handler.stall.add(f"/slow/{name}.gz")
     env = dict(os.environ, PYTHONPATH=str(Path(tinynn.__file__).resolve().parents[1]))
     child = subprocess.Popen([sys.executable, "-c", _KILLABLE_DOWNLOAD, str(folder), f"{base}/slow/"], env=env)
     try:
@@ -382,10 +379,20 @@ def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_pa
         while not list(folder.glob(".*.tmp")) and time.monotonic() < deadline:  # the download is under way
             time.sleep(0.05)
         temps = list(folder.glob(".*.tmp"))
-        assert len(temps) == 1 and temps[0].name.startswith(f".{TEST_LABELS}.gz.{child.pid}.")
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(30)
+    return child.pid, temps
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
+def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_path, fake):
+    base, handler = server
+    sums, good = _publish(handler, fake, base)
+    folder = tmp_path / "dl"
+    write_fake_mnist(folder, {k: v for k, v in fake.items() if k != TEST_LABELS})
+    pid, temps = _kill_a_download_halfway(handler, good, base, folder, TEST_LABELS)
+    assert len(temps) == 1 and temps[0].name.startswith(f".{TEST_LABELS}.gz.{pid}.")
     assert temps[0].exists()  # killed half-way: nothing could clean up
     load_mnist(folder, mirrors=[f"{base}/good/"], checksums=sums, timeout=5, progress=False)
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{n}.gz" for n in NAMES)
@@ -395,19 +402,9 @@ def test_temp_of_a_killed_download_is_removed_by_the_next_attempt(server, tmp_pa
 def test_a_killed_download_then_a_failing_retry_leave_no_folder(server, tmp_path, fake):
     base, handler = server
     sums, good = _publish(handler, fake, base)
-    handler.routes[f"/slow/{TRAIN_IMAGES}.gz"] = good[TRAIN_IMAGES] * 50
-    handler.stall.add(f"/slow/{TRAIN_IMAGES}.gz")
     folder = tmp_path / "dl"  # made by the first download
-    env = dict(os.environ, PYTHONPATH=str(Path(tinynn.__file__).resolve().parents[1]))
-    child = subprocess.Popen([sys.executable, "-c", _KILLABLE_DOWNLOAD, str(folder), f"{base}/slow/"], env=env)
-    try:
-        deadline = time.monotonic() + 30
-        while not list(folder.glob(".*.tmp")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(list(folder.glob(".*.tmp"))) == 1
-    finally:
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
+    _, temps = _kill_a_download_halfway(handler, good, base, folder, TRAIN_IMAGES)
+    assert len(temps) == 1
     with pytest.raises(MNISTNotFoundError):
         load_mnist(folder, mirrors=[f"{base}/missing/"], checksums=sums, timeout=5, progress=False)
     assert list(tmp_path.iterdir()) == []  # the temp, and the folder made for the download, are gone

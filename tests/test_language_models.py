@@ -9,28 +9,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers_runs import interrupt_after, train
 
 import tinynn as tn
 from tinynn import cli, lm, zoo
 from tinynn.data import encode_names, load_names
 
 TINY = ["--data", "names", "--limit", "200", "--batch-size", "25", "--quiet"]
-
-
-def train(*args: str) -> int:
-    return cli.main(["train", *args])
-
-
-def interrupt_after(monkeypatch, saves: int) -> None:
-    original, count = tn.Model.save, itertools.count(1)
-
-    def save(self, path):
-        result = original(self, path)
-        if next(count) == saves:
-            raise KeyboardInterrupt
-        return result
-
-    monkeypatch.setattr(tn.Model, "save", save)
 
 
 @pytest.mark.parametrize("model", ["mlp", "gru"])
@@ -200,3 +185,74 @@ def test_names_nets_gradients(name) -> None:
     x, _ = encode_names(["emma", "bo"], block_size=6)
     report = tn.gradcheck.check_net(net, x)
     assert report.passed, str(report)
+
+
+# --- a names run goes through the steps of an MNIST run (tinynn.run): the same checks and stops ------------
+
+
+def test_names_resume_refuses_a_checkpoint_that_is_not_the_runs_options(tmp_path, monkeypatch, capsys) -> None:
+    """As tests/test_run_guard.py for MNIST: the options in run.json must build the checkpoint's model (an
+    edited epochs count would restart the cosine schedule), and a flag given with --resume must not differ."""
+    folder = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        interrupt_after(m, 1)
+        assert train(*TINY, "--model", "bigram", "--epochs", "3", "--out", str(folder)) == 130
+    capsys.readouterr()
+    record = json.loads((folder / "run.json").read_text())
+    for key, value in (("epochs", 6), ("lr", 0.01), ("optimizer", "sgd")):
+        edited = {**record, "options": {**record["options"], key: value}}
+        (folder / "run.json").write_text(json.dumps(edited))
+        assert train("--resume", str(folder)) == 2, key
+        err = capsys.readouterr().err
+        assert "is not the model of the run" in err and "Traceback" not in err, (key, err)
+    (folder / "run.json").write_text(json.dumps(record))
+    with pytest.raises(SystemExit) as e:
+        train("--resume", str(folder), "--lr", "0.5")
+    assert e.value.code == 2 and "drop --lr (the run's is 0.05)" in capsys.readouterr().err
+    assert train("--resume", str(folder)) == 0  # untouched, it resumes
+    assert tn.runs.read_run(folder)["status"] == "finished"
+
+
+def test_names_ctrl_c_inside_a_save_reports_the_epoch_the_checkpoint_holds(tmp_path, monkeypatch, capsys) -> None:
+    out = tmp_path / "run"
+    original, calls = tn.Model.save, itertools.count()
+
+    def save(self, path):
+        if next(calls) == 1:  # Ctrl-C while the second checkpoint is written: model.npz still holds epoch 1
+            raise KeyboardInterrupt
+        return original(self, path)
+
+    monkeypatch.setattr(tn.Model, "save", save)
+    assert train(*TINY, "--model", "bigram", "--epochs", "3", "--out", str(out)) == 130
+    err = capsys.readouterr().err
+    assert "interrupted during epoch 2/3; the checkpoint of epoch 1" in err, err
+    assert f"Continue with: tinynn train --resume {out}" in err
+    record = tn.runs.read_run(out)
+    assert record["status"] == "interrupted" and record["epochs_done"] == 1
+    assert json.loads((out / "history.json").read_text())["epoch"] == [0]
+
+
+def test_names_full_disk_is_one_line_and_run_json_says_so(tmp_path) -> None:
+    """RLIMIT_FSIZE (4 KiB): run.json fits, the bigram's checkpoint (its 27 x 27 table and Adam's two moments,
+    over 8 KB) does not: EFBIG, as a full disk's ENOSPC. The message and run.json are an MNIST run's."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    resource = pytest.importorskip("resource")  # POSIX file-size limits
+    out = tmp_path / "run"
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-m", "tinynn", "train", *TINY, "--model", "bigram", "--epochs", "2",
+                           "--out", str(out)], env=env, capture_output=True, text=True, timeout=120,
+                          preexec_fn=small_files)  # fmt: skip
+    failed = f"cannot write {out / 'model.npz'}: File too large"
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == f"tinynn train: {failed} (no epoch was finished)"
+    record = tn.runs.read_run(out)
+    assert record["status"] == "failed" and record["error"] == failed
+    assert record["epochs_done"] == 0 and not (out / "model.npz").exists()

@@ -3,7 +3,6 @@ field by field, one line (not a traceback) for a full disk, a read-only folder o
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import resource
@@ -16,24 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_runs import SMALL, train
 from helpers_user import as_user, shared_folder
 
 import tinynn as tn
 from tinynn import cli
 
-SMALL = ["--limit", "600", "--hidden", "16", "--batch-size", "50", "--quiet"]
 posix = pytest.mark.skipif(os.name != "posix", reason="POSIX locks, signals and limits")
-_load_data = cli._load_data
-
-
-@pytest.fixture(autouse=True)
-def cached_data(monkeypatch):
-    """Load MNIST once for the in-process runs of this module."""
-    monkeypatch.setattr(cli, "_load_data", functools.lru_cache(maxsize=1)(_load_data))
-
-
-def train(*args: str) -> int:
-    return cli.main(["train", *args])
+pytestmark = pytest.mark.usefixtures("cached_mnist")
 
 
 def usage_error(capsys, *args: str) -> str:
@@ -274,14 +263,19 @@ def test_evaluate_a_model_whose_finite_weights_overflow(tmp_path, capsys):
     assert "overflow" in err and "Traceback" not in err
 
 
-def test_evaluate_refuses_bad_batch_norm_statistics(tmp_path, capsys):
-    net = tn.Net([tn.layers.Dense(784, 8), tn.layers.BatchNorm1d(8), tn.layers.Dense(8, 10)])
-    path = tmp_path / "m.npz"
+def save_with_running_var(net: tn.Net, path: Path, running_var: np.ndarray) -> None:
+    """Save ``net`` (its layer 1 a BatchNorm1d) as a model, then put ``running_var`` in the file in place of its own."""
     tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD()).save(path)
     with np.load(path) as z:
         arrays = dict(z)
-    arrays["net_state/1.running_var"] = np.full(8, -1.0, np.float32)
+    arrays["net_state/1.running_var"] = running_var
     np.savez(path, **arrays)
+
+
+def test_evaluate_refuses_bad_batch_norm_statistics(tmp_path, capsys):
+    net = tn.Net([tn.layers.Dense(784, 8), tn.layers.BatchNorm1d(8), tn.layers.Dense(8, 10)])
+    path = tmp_path / "m.npz"
+    save_with_running_var(net, path, np.full(8, -1.0, np.float32))
     with pytest.raises(SystemExit) as e:
         cli.main(["evaluate", str(path), "--limit", "100"])
     err = capsys.readouterr().err
@@ -332,11 +326,7 @@ def test_sigint_to_a_run_is_still_a_clean_stop(tmp_path):
 def test_batch_norm_statistics_are_checked_on_load(tmp_path, bad):
     net = tn.Net([tn.layers.Dense(4, 8), tn.layers.BatchNorm1d(8), tn.layers.Dense(8, 2)])
     path = tmp_path / "m.npz"
-    tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD()).save(path)
-    with np.load(path) as z:
-        arrays = dict(z)
-    arrays["net_state/1.running_var"] = bad
-    np.savez(path, **arrays)
+    save_with_running_var(net, path, bad)
     with pytest.raises(ValueError, match="running_var"):
         tn.Model.load(path)
     with pytest.raises(ValueError, match="running_var"):  # the same rule for a net's own load_buffers

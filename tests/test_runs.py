@@ -3,7 +3,6 @@ run folders that never mix two runs, and ``tinynn evaluate`` that never shows a 
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import os
@@ -14,39 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers_runs import SMALL, interrupt_after, train
 from helpers_user import as_user, shared_folder
 
 import tinynn as tn
 from tinynn import cli, zoo
 from tinynn.layers import Dense, ReLU
 
-SMALL = ["--limit", "600", "--hidden", "16", "--batch-size", "50", "--quiet"]
-
-
-_load_data = cli._load_data
-
-
-@pytest.fixture(autouse=True)
-def cached_data(monkeypatch):
-    """Load MNIST once for the in-process runs of this module."""
-    monkeypatch.setattr(cli, "_load_data", functools.lru_cache(maxsize=1)(_load_data))
-
-
-def train(*args: str) -> int:
-    return cli.main(["train", *args])
-
-
-def interrupt_after(monkeypatch, saves: int) -> None:
-    """Make the ``saves``-th checkpoint write be followed by Ctrl-C (as if pressed during the next epoch)."""
-    original, count = tn.Model.save, itertools.count(1)
-
-    def save(self, path):
-        result = original(self, path)
-        if next(count) == saves:
-            raise KeyboardInterrupt
-        return result
-
-    monkeypatch.setattr(tn.Model, "save", save)
+pytestmark = pytest.mark.usefixtures("cached_mnist")
 
 
 def params(folder) -> np.ndarray:
@@ -102,8 +76,8 @@ def test_interrupt_in_the_first_epoch_then_resume_starts_over(tmp_path, monkeypa
     assert "no epoch was finished" in capsys.readouterr().err
     assert not (tmp_path / "cut" / "model.npz").exists()
     assert train("--resume", str(tmp_path / "cut")) == 0
-    assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))
-  # resume: bit for bit
+    assert np.array_equal(params(tmp_path / "cut"), params(tmp_path / "full"))  # resume: bit for bit
+
 
 def test_resume_of_a_finished_run_changes_nothing(tmp_path, capsys):
     assert train(*SMALL, "--epochs", "1", "--out", str(tmp_path)) == 0

@@ -21,13 +21,11 @@ Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is 
                             "run_id": str (only when the model belongs to a run of tinynn train)}
     rng_state         JSON of tinynn.rng.get_state()
 
-Loading is strict (docs/guarantees.md), through :class:`tinynn.zipio.NpzReader`: it never
-unpickles (an object array is refused from its header); an entry not in this table is refused
-unread; every entry is present; the parameter count the ``net_config`` implies
-(``Net.config_params``, no layer built) is checked against ``params`` before anything is
-allocated, and no entry is read past the size its place allows; every value passes the rules of
-the constructor that made it. Every problem (foreign file, missing or unknown entry, wrong shape,
-bad value, truncated bytes) is a ``ValueError`` naming the file and what is wrong.
+Loading is strict (docs/guarantees.md). The file is read through :class:`tinynn.zipio.NpzReader`
+(no pickle, every entry within a size bound, an entry not in this table refused unread); every
+entry is present; the parameter count the ``net_config`` implies (``Net.config_params``, no layer
+built) is checked against ``params`` before anything is allocated; every value passes the rules
+of the constructor that made it. Every problem is a ``ValueError`` naming the file and what is wrong.
 
 Every ``type`` names a class in the registry of its kind (:mod:`tinynn.registry`): a custom
 layer, loss, optimizer or scheduler loads once it is registered. Format 3 (flat nets, state named
@@ -36,7 +34,6 @@ layer, loss, optimizer or scheduler loads once it is registered. Format 3 (flat 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -47,17 +44,16 @@ import numpy as np
 
 from . import losses, optim, rng
 from .checks import check_int, check_positive
-from .fileio import atomic_write
 from .history import History
 from .net import Net
 from .optim import lr_scheduler
 from .optim.lr_scheduler import check_interval
-from .zipio import FileError, NpzReader
+from .zipio import FileError, NpzReader, json_entry, number_entries, text_entry, write_npz
 
 FORMAT = "tinynn-checkpoint-4"
 _OLD_FORMAT = "tinynn-checkpoint-3"  # net_state/<i>.<name>: read, renamed to <i>.<Type>.<name>
-_TEXTS = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_config", "training", "rng_state")
-_REQUIRED = (*_TEXTS, "params")
+_REQUIRED = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_config", "training", "rng_state",
+             "params")  # fmt: skip
 _GROUPS = ("net_state/", "optim_state/", "sched_state/")
 _TRAINING = {"epoch", "scheduler_step", "gradient_clip", "history"}
 _SCALAR = 64  # bytes of a number entry
@@ -79,18 +75,11 @@ class Checkpoint:
     run_id: str | None = None  # the run of tinynn train this checkpoint belongs to (None: no run)
 
 
-def _text(s: str) -> np.ndarray:
-    return np.array(s, dtype=np.str_)
-
-
-def _typed(obj: Any, config: Any) -> np.ndarray:
-    return _text(json.dumps({"type": type(obj).__name__, "config": config}))
-
-
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     """Write ``ckpt`` to ``path`` exactly (no ``.npz`` suffix appended), atomically."""
     net, opt, sched = ckpt.net, ckpt.optimizer, ckpt.scheduler
     get_config = getattr(opt, "get_config", None)
+    has_mask = getattr(opt, "decay_mask", None) is not None
     training = {
         "epoch": int(ckpt.epoch),
         "scheduler_step": ckpt.scheduler_step,
@@ -98,72 +87,26 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "history": ckpt.history.to_dict(),
         **({} if ckpt.run_id is None else {"run_id": ckpt.run_id}),
     }
-    arrays: dict[str, np.ndarray] = {
-        "tinynn_format": _text(FORMAT),
-        "net_config": _text(json.dumps(net.get_config())),
+    entries: dict[str, np.ndarray] = {
+        "tinynn_format": text_entry(FORMAT),
+        "net_config": json_entry(net.get_config()),
         "params": net.params,
-        "loss_config": _typed(ckpt.loss, ckpt.loss.get_config()),
-        "optim_config": _text(json.dumps({
-            "type": type(opt).__name__,
-            "config": get_config() if callable(get_config) else None,
-            "decay_mask": getattr(opt, "decay_mask", None) is not None,
-        })),  # fmt: skip
-        "sched_config": _typed(sched, sched.get_config()) if sched is not None else _text("null"),
-        "training": _text(json.dumps(training)),
-        "rng_state": _text(json.dumps(ckpt.rng_state if ckpt.rng_state is not None else rng.get_state())),
-    }
-    arrays.update({f"net_state/{k}": v for k, v in net.state().items()})
+        "loss_config": json_entry({"type": type(ckpt.loss).__name__, "config": ckpt.loss.get_config()}),
+        "optim_config": json_entry({"type": type(opt).__name__,
+                                    "config": get_config() if callable(get_config) else None, "decay_mask": has_mask}),
+        "sched_config": json_entry(None if sched is None else {"type": type(sched).__name__,
+                                                               "config": sched.get_config()}),
+        "training": json_entry(training),
+        "rng_state": json_entry(ckpt.rng_state if ckpt.rng_state is not None else rng.get_state()),
+        **{f"net_state/{k}": v for k, v in net.state().items()},
+    }  # fmt: skip
     if callable(getattr(opt, "state_dict", None)):
-        arrays.update(_numbers("optim_state/", opt.state_dict(), "optimizer"))
-    if getattr(opt, "decay_mask", None) is not None:
-        arrays["optim_decay_mask"] = opt.decay_mask
+        entries.update(number_entries("optim_state/", opt.state_dict(), "optimizer"))
+    if has_mask:
+        entries["optim_decay_mask"] = opt.decay_mask
     if sched is not None:
-        arrays.update(_numbers("sched_state/", sched.state_dict(), "scheduler"))
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def _numbers(prefix: str, state: dict[str, Any], what: str) -> dict[str, np.ndarray]:
-    out = {}
-    for key, value in state.items():
-        arr = np.asarray(value)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"cannot save {what} state {key!r} of type {type(value).__name__}: numbers and arrays only")
-        out[prefix + key] = arr
-    return out
-
-
-
-
-def _open(path: Path) -> tuple[NpzReader, bool]:
-    """The checkpoint's reader, once its marker and the names of its entries are this format's; and whether
-    it is format 3."""
-    r = NpzReader(path, "checkpoint")
-    try:
-        if "tinynn_format" not in r.names:
-            raise r.error("not a tinynn checkpoint (no 'tinynn_format' marker)")
-        marker = r.text("tinynn_format", max_bytes=1024)
-        if marker not in (FORMAT, _OLD_FORMAT):
-            raise r.error(f"unsupported checkpoint format {marker!r} (this tinynn reads {FORMAT!r})")
-        unknown = [k for k in r.names if k not in (*_REQUIRED, "optim_decay_mask") and not k.startswith(_GROUPS)]
-        if unknown:
-            raise r.error(f"unknown entries {unknown[:5]} (refused unread)")
-        missing = [k for k in _REQUIRED if k not in r.names]
-        if missing:
-            raise r.error(f"missing entries {missing}")
-    except BaseException:
-        r.close()
-        raise
-    return r, marker == _OLD_FORMAT
-
-
-def _typed_entry(r: NpzReader, key: str, extra: tuple[str, ...] = ()) -> tuple[str, Any, dict]:
-    """``(type name, config, whole dict)`` of a ``{"type": ..., "config": ...}`` entry, exactly those keys."""
-    value = r.json(key)
-    if set(value) != {"type", "config", *extra}:
-        raise r.error(f"entry {key!r} should have exactly the keys {sorted({'type', 'config', *extra})}")
-    if not isinstance(value["type"], str):
-        raise r.error(f"entry {key!r} has no 'type' name")
-    return value["type"], value["config"], value
+        entries.update(number_entries("sched_state/", sched.state_dict(), "scheduler"))
+    return write_npz(path, entries)
 
 
 def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoint:
@@ -175,25 +118,26 @@ def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoin
     the saved one.
     """
     try:
-        return _load(Path(path), optimizer)
+        r = NpzReader(Path(path), "checkpoint")
+        marker = r.check_layout("tinynn_format", (FORMAT, _OLD_FORMAT), _REQUIRED, ("optim_decay_mask",), _GROUPS)
+        with r:
+            return _load(r, marker == _OLD_FORMAT, optimizer)
     except FileError as e:
         raise ValueError(str(e)) from None
 
 
-def _load(path: Path, optimizer: Any) -> Checkpoint:
-    r, old_format = _open(path)
-    with r:
-        net = _net(r, old_format)
-        with r.reading("loss in 'loss_config'"):
-            name, config, _ = _typed_entry(r, "loss_config")
-            loss = losses.from_config({"type": name, "config": config})
-        epoch, scheduler_step, clip, history, run_id = _training(r)
-        given = optimizer is not None
-        optimizer = _optimizer(r, optimizer, net)
-        scheduler = _scheduler(r, optimizer, scheduler_step, set_lr=not given)
-        state = r.json("rng_state")
-        with r.reading("'rng_state'"):
-            rng.check_state(state)
+def _load(r: NpzReader, old_format: bool, optimizer: Any) -> Checkpoint:
+    net = _net(r, old_format)
+    with r.reading("loss in 'loss_config'"):
+        name, config, _ = r.typed("loss_config")
+        loss = losses.from_config({"type": name, "config": config})
+    epoch, scheduler_step, clip, history, run_id = _training(r)
+    given = optimizer is not None
+    optimizer = _optimizer(r, optimizer, net)
+    scheduler = _scheduler(r, optimizer, scheduler_step, set_lr=not given)
+    state = r.json("rng_state")
+    with r.reading("'rng_state'"):
+        rng.check_state(state)
     return Checkpoint(net, loss, optimizer, scheduler, epoch, scheduler_step, clip, history, state, run_id)
 
 
@@ -202,14 +146,7 @@ def _net(r: NpzReader, old_format: bool) -> Net:
     config = r.json("net_config")
     with r.reading("architecture in 'net_config'"):
         named, dtype = Net.config_params(config)
-    size = sum(math.prod(shape) for _, shape in named)
-    params = r.array("params", max_bytes=size * dtype.itemsize)
-    if params.ndim != 1 or params.dtype != dtype or params.size != size:
-        raise r.error(
-            f"'params' is a {params.dtype} array of shape {params.shape}, but the architecture needs ({size},) {dtype}"
-        )
-    if not np.isfinite(params).all():
-        raise r.error("'params' holds NaN or Inf")
+    params = r.exact_array("params", (sum(math.prod(shape) for _, shape in named),), dtype, "the architecture needs")
     state = rng.get_state()
     try:
         with r.reading("architecture in 'net_config'"):
@@ -220,9 +157,8 @@ def _net(r: NpzReader, old_format: bool) -> Net:
         raise r.error(f"the layers built {net.named_params()}, but their param_shapes said {named}")
     net.params[...] = params
     own = net.state()
-    names = {k.removeprefix("net_state/") for k in r.names if k.startswith("net_state/")}
     rename = (lambda n: _v3_state_name(n, net)) if old_format else (lambda n: n)
-    names = {rename(n) for n in names}
+    names = {rename(k.removeprefix("net_state/")) for k in r.names if k.startswith("net_state/")}
     if names != set(own):
         raise r.error(f"layer state does not match the net: expected {sorted(own)}, got {sorted(names)}")
     with r.reading("layer state"):
@@ -257,7 +193,7 @@ def _training(r: NpzReader) -> tuple[int, str, float | None, History, str | None
 
 
 def _optimizer(r: NpzReader, given: Any, net: Net) -> Any:
-    name, config, whole = _typed_entry(r, "optim_config", extra=("decay_mask",))
+    name, config, whole = r.typed("optim_config", extra=("decay_mask",))
     has_mask = whole["decay_mask"]
     if not isinstance(has_mask, bool) or has_mask != ("optim_decay_mask" in r.names):
         raise r.error(f"'optim_config' says decay_mask is {has_mask!r}, but entry 'optim_decay_mask' is "
@@ -310,12 +246,12 @@ def _scheduler(r: NpzReader, optimizer: Any, scheduler_step: str, set_lr: bool) 
         if state:
             raise r.error(f"scheduler state {sorted(state)} saved without a scheduler ('sched_config' is null)")
         return None
-    name, config, _ = _typed_entry(r, "sched_config")
+    name, config, _ = r.typed("sched_config")
     cls = lr_scheduler.SCHEDULERS.get(name)
     if cls is None:
         raise r.error(
-            f"scheduler class {name!r} is not a registered scheduler (register it: @tn.optim.lr_scheduler."
-            "register_scheduler)"
+            f"scheduler class {name!r} is not a registered scheduler (register it: "
+            "@tn.optim.lr_scheduler.register_scheduler)"
         )
     lr = getattr(optimizer, "lr", None)
     with r.reading("scheduler in 'sched_config'/'sched_state'"):

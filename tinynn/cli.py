@@ -10,51 +10,36 @@
 
 A run folder (``--out``) holds ``run.json`` (the options and the run's status), ``model.npz`` (the
 checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``
-(see :mod:`tinynn.runs`).
+(see :mod:`tinynn.runs`). A run goes through the steps of :mod:`tinynn.run`; this module says what an MNIST
+run loads, builds, prints and scores (:class:`MnistRun`).
 
 ``python -m tinynn`` is the same command.
-
-Long because: it holds every command's parser and the steps of a training run in the order they
-happen (resume checks, folder, data, model, fit, status), each step a short function.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from . import zoo
+from . import run, zoo
 from .runs import (
     CHECKPOINT,
-    CURVES,
     DEFAULTS,
-    HISTORY,
     IMAGE_SIZE,
     NAMES_DATA,
-    NAMES_OUT,
     NUM_CLASSES,
-    RUN_FILE,
-    RUN_FILES,
-    RUN_OPTIONS,
+    RUN_FILES,  # noqa: F401 - the files of a run, as cli.RUN_FILES too
     CommandError,
     add_run_options,
     add_sweep_options,
-    check_out,
-    check_size,
-    fill_model_defaults,
-    free_run_folder,
-    hold_folder,
-    new_run_id,
+    free_run_folder,  # noqa: F401 - as cli.free_run_folder too
     positive_int,
-    read_run,
-    write_json,
+    read_run,  # noqa: F401 - as cli.read_run too
 )
 from .zoo import IMAGE_SHAPE
 
@@ -147,367 +132,101 @@ def _load_data(root: str | None):
         raise CommandError(str(e)) from None
 
 
-# --- the run folder --------------------------------------------------------------------------
+# --- train -----------------------------------------------------------------------------------
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """``tinynn train``: an MNIST run (:class:`MnistRun`), or with ``--data names`` a names run
+    (:class:`tinynn.lm.NamesRun`); :func:`tinynn.run.train` runs it."""
+    from .lm import NamesRun
+
+    run.train(args, parser, lambda options: NamesRun if options.data == NAMES_DATA else MnistRun)
 
 
 def _build_net(args: argparse.Namespace):
     """The ``--model`` builder from :mod:`tinynn.zoo`, given the options it takes (hidden, dropout)."""
-    from . import zoo
-
     build = zoo.NETS[args.model]
     accepted = inspect.signature(build).parameters
     kwargs = {k: getattr(args, k) for k in ("hidden", "dropout") if k in accepted}
     return build(**kwargs)
 
 
-# --- train -----------------------------------------------------------------------------------
+class MnistRun(run.Run):
+    """``tinynn train`` on MNIST: a digit classifier of :data:`tinynn.zoo.NETS`, its validation images the last
+    ``--val-size`` training images, scored on the test set."""
 
+    nets = zoo.NETS
+    input_shape = (IMAGE_SIZE,)
 
-_UNSET = object()
+    def wrong_model(self, model: str) -> str:
+        return f"--model {model} is a names model: add --data names (MNIST nets: {', '.join(zoo.NETS)})"
 
+    def finished_line(self) -> str:
+        return (f"{self.out}: this run finished all {self.args.epochs} epochs already; "
+                f"test accuracy: {self.record['test_accuracy']:.4f} (loss {self.record['test_loss']:.4f})")
 
-def _given(argv: Sequence[str]) -> set[str]:
-    """The ``tinynn train`` options written in ``argv`` (whatever their value, default or not)."""
-    probe = _Probe(prog="tinynn train", add_help=False)
-    add_run_options(probe)
-    for flag in ("--out", "--resume"):
-        probe.add_argument(flag)
-    for flag in ("--overwrite", "--quiet"):
-        probe.add_argument(flag, action="store_true")
-    probe.set_defaults(**{k: _UNSET for k in (*RUN_OPTIONS, "out", "data")})
-    args, _ = probe.parse_known_args(list(argv))
-    return {k for k, v in vars(args).items() if v is not _UNSET and k in (*RUN_OPTIONS, "out", "data")}
+    def data(self):
+        args = self.args
+        (x, y), self.test = _load_data(args.data)
+        if args.limit is not None:
+            x, y = x[: args.limit], y[: args.limit]
+        self.n_val = min(args.val_size, len(x) // 10)
+        if not self.n_val:
+            return x, y, None
+        return x[: -self.n_val], y[: -self.n_val], (x[-self.n_val :], y[-self.n_val :])  # views, no copies
 
-
-class _Probe(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise ValueError(message)  # the real parser has already accepted argv
-
-
-def _resume_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict:
-    """Replace ``args``' run options by those saved in ``--resume DIR``; returns the run record.
-
-    An option also given on the command line must equal the saved one: a resume never changes a run.
-    """
-    folder = Path(args.resume)
-    try:
-        record = read_run(folder)
-    except ValueError as e:
-        parser.error(f"--resume: {e}")
-    saved = record["options"]
-    given = _given(args.argv)
-    if "out" in given and Path(args.out).resolve() == folder.resolve():
-        given.remove("out")
-    differ = [k for k in sorted(given) if k in RUN_OPTIONS and getattr(args, k) != saved[k]]
-    refused = [f"--{k.replace('_', '-')} (the run's is {saved[k]!r})" for k in differ]
-    refused += ["--out"] * ("out" in given) + ["--overwrite"] * args.overwrite
-    if refused:
-        parser.error(f"--resume continues the run with the options saved in {folder / RUN_FILE}; "
-                     f"drop {', '.join(refused)}")
-    for key in RUN_OPTIONS:
-        setattr(args, key, saved[key])
-    if args.data is None:
-        args.data = record.get("data")
-    args.out = str(folder)
-    return record
-
-
-def _new_model(args: argparse.Namespace, n_train: int, parser: argparse.ArgumentParser):
-    """The model (net, optimizer, scheduler) a new run with these options starts from."""
-    import tinynn as tn
-
-    try:
-        net = _build_net(args)
-    except (ValueError, MemoryError) as e:
-        parser.error(f"cannot build --model {args.model}: {e}")
-    kwargs = {"lr": args.lr}
-    if args.weight_decay:
-        kwargs["weight_decay"] = args.weight_decay
-    optimizer = tn.optim.get(args.optimizer, **kwargs)
-    model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
-    if args.scheduler == "cosine":
-        steps = args.epochs * -(-n_train // args.batch_size)
-        model.scheduler = tn.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        model.scheduler_step = "batch"
-    elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
-        steps = args.epochs * -(-n_train // args.batch_size)
-        warm = max(1, steps // 10)
-        sched = tn.optim.lr_scheduler
-        warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
-        cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
-        model.scheduler = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
-        model.scheduler_step = "batch"
-    elif args.scheduler == "step":
-        milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
-        model.scheduler = tn.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=0.1)
-    return model
-
-
-def _describe(model) -> dict:
-    """What must be equal between a run's options and its checkpoint (the lr as the schedule's base)."""
-    opt, sched = model.optimizer, model.scheduler
-    config = dict(opt.get_config()) if callable(getattr(opt, "get_config", None)) else {}
-    config.pop("lr", None)
-    net = {k: v for k, v in model.net.get_config().items() if k != "workers"}  # how it runs, decided by the net
-    return {
-        "net": net,
-        "loss": type(model.loss).__name__,
-        "optimizer": (type(opt).__name__, config),
-        "lr": sched.base_lr if sched is not None else getattr(opt, "lr", None),
-        "scheduler": None if sched is None else (type(sched).__name__, sched.get_config(), model.scheduler_step),
-        "gradient_clip": model.gradient_clip,
-    }
-
-
-def _check_belongs(model, record: dict, args: argparse.Namespace, n_train: int, parser, path: Path) -> None:
-    """Refuse a checkpoint that is not of this run: another run's id, or another net, optimizer or schedule."""
-    import tinynn as tn
-
-    if model.run_id != record.get("run_id"):
-        raise CommandError(f"cannot resume: {path} belongs to another run (run id {model.run_id}, "
-                           f"{RUN_FILE} says {record.get('run_id')})", code=2)
-    state = tn.rng.get_state()
-    try:  # the model these options build, to compare with; the random generator is left as the checkpoint set it
-        want = _describe(_new_model(args, n_train, parser))
-    finally:
-        tn.rng.set_state(state)
-    have = _describe(model)
-    differ = [k for k in want if json.dumps(want[k]) != json.dumps(have[k])]
-    if differ:
-        raise CommandError(f"cannot resume: {path} is not the model of the run in {RUN_FILE} (its "
-                           f"{', '.join(differ)} differ from the run's options)", code=2)
-    if model.epoch > args.epochs:
-        raise CommandError(f"cannot resume: {path} holds {model.epoch} epochs, more than the run's {args.epochs}",
-                           code=2)
-
-
-PARENT_ENV = "TINYNN_STOP_WITH_PARENT"
-"""Set (to its pid) by a sweep for its runs: a run whose sweep process is gone stops as after Ctrl-C."""
-
-
-def _stop_with_parent() -> None:
-    """If ``$TINYNN_STOP_WITH_PARENT`` names our parent (a sweep, or its Ray worker), SIGINT stops the run and so
-    does the parent's end (as Ctrl-C): a sweep killed outright leaves no run training on its own."""
-    import _thread
-    import os
-    import signal
-    import threading
-
-    parent = os.environ.get(PARENT_ENV, "")
-    if not parent.isdigit() or int(parent) != os.getppid():
-        return
-    # A Ray worker's children inherit SIGINT blocked (and maybe ignored): a sweep stops its runs by SIGINT.
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def watch() -> None:
-        while os.getppid() == int(parent):
-            time.sleep(0.25)
-        _thread.interrupt_main()  # KeyboardInterrupt in the main thread: the run saves and says so
-
-    threading.Thread(target=watch, name="tinynn-parent-watch", daemon=True).start()
-
-
-def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    _stop_with_parent()
-    if args.resume:
-        folder = Path(args.resume)
-        if not folder.is_dir():
-            parser.error(f"--resume {folder}: no such run folder")
-    else:
-        fill_model_defaults(args)
-        if args.out is None:  # not given: a fresh folder, so the same command can run again; --overwrite: the first
-            default = NAMES_OUT if args.data == NAMES_DATA else DEFAULTS["out"]
-            args.out = default if args.overwrite else str(free_run_folder(default))
-        folder = Path(args.out)
-        try:
-            check_out(folder)
-        except ValueError as e:
-            parser.error(f"--out {e}")
-        try:
-            check_size(args.hidden)
-        except ValueError as e:
-            parser.error(str(e))
-    with hold_folder(folder):  # one writer per run folder, for the whole run
-        record = _resume_options(args, parser) if args.resume else None
-        _train_in(args, parser, record, folder)
-
-
-def _train_in(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
-    """The run in ``out``: a new one (``record`` None) or the one ``record`` describes, resumed."""
-    import tinynn as tn
-
-    if record is None:
-        _check_new_folder(out, args, parser)
-    # --- names: a character-level language model (tinynn.lm) ---
-    if args.data == NAMES_DATA:
-        if args.model not in zoo.NAMES_NETS:
-            parser.error(f"--model {args.model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}")
-        from .lm import train_names
-
-        return train_names(args, parser, record, out)
-    if args.model not in zoo.NETS:
-        parser.error(f"--model {args.model} is a names model: add --data names (MNIST nets: {', '.join(zoo.NETS)})")
-    if record is not None and record.get("status") == "finished":
-        print(f"{out}: this run finished all {args.epochs} epochs already; "
-              f"test accuracy: {record['test_accuracy']:.4f} (loss {record['test_loss']:.4f})")
-        return
-
-    tn.seed(args.seed)
-    (x, y), (x_test, y_test) = _load_data(args.data)
-    if args.limit is not None:
-        x, y = x[: args.limit], y[: args.limit]
-    n_val = min(args.val_size, len(x) // 10)
-    val = None
-    if n_val:
-        x, y, val = x[:-n_val], y[:-n_val], (x[-n_val:], y[-n_val:])  # views, no copies
-
-    model = _start_model(args, parser, record, out, len(x))
-    run = _RunStatus(out, args, model, record)
-    # Drawn from the seeded generator, whose state the checkpoint saves: a resumed run shifts alike.
-    augment = tn.data.RandomShift(args.random_shift, IMAGE_SHAPE) if args.random_shift else None
-    verbose = 0 if args.quiet else 1
-    if verbose:
-        print(model.net.summary(input_shape=(IMAGE_SIZE,)))
-        what = f"resuming after epoch {model.epoch}: " if record is not None else ""
-        shift = f", random shifts of up to {args.random_shift} px" if augment else ""
-        print(f"{what}training on {len(x):,} images, validating on {n_val:,}; {args.optimizer} lr={args.lr:g}, "
-              f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs{shift}")
-    start = time.perf_counter()
-    done_before = model.epoch
-    try:
-        run.save("running")
-        _fit(model, args, run, x, y, val, augment, verbose)
-        test = _finish(model, args, run, x_test, y_test)
-    except OSError as e:  # a full disk, a folder made read-only: one line naming the file
-        error = _os_error(e)
-        try:
-            run.save("failed", run.saved_epochs(), error=error)
-        except OSError:
-            pass  # the disk that refused the others refuses run.json too
-        raise CommandError(error) from None
-    if verbose:
-        trained = model.epoch - done_before
-        elapsed = time.perf_counter() - start
-        per_epoch = f" ({elapsed / trained:.1f}s/epoch)" if trained else ""
-        print(f"trained in {elapsed:.1f}s{per_epoch}; wrote {', '.join(RUN_FILES)} to {out}")
-    print(f"test accuracy: {test['accuracy']:.4f} (loss {test['loss']:.4f})")
-
-
-def _check_new_folder(out: Path, args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Refuse an ``--out`` holding another run (unless ``--overwrite``) or something that is not a run's file."""
-    held = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
-    odd = [name for name in held if not (out / name).is_file()]
-    if odd:
-        parser.error(f"--out {out}: {out / odd[0]} is not a file of a run (a folder?); remove it or "
-                     "choose another --out")
-    if held and not args.overwrite:
-        parser.error(f"--out {out} holds another run ({', '.join(held)}): continue it with "
-                     f"'tinynn train --resume {out}', replace it with --overwrite, or choose another --out")
-
-
-def _start_model(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path,
-                 n_train: int):  # fmt: skip
-    """The run's model: its checkpoint when a run is resumed, else a new one (a new run first removes the
-    previous run's files, so the folder never mixes two runs)."""
-    import tinynn as tn
-
-    checkpoint = out / CHECKPOINT
-    if record is not None and checkpoint.exists():
-        try:  # restores the random generator and the history: the run continues exactly
-            model = tn.Model.load(checkpoint)
-        except (ValueError, OSError) as e:
-            raise CommandError(f"cannot resume: {e}", code=2) from None
-        _check_belongs(model, record, args, n_train, parser, checkpoint)
-        return model
-    model = _new_model(args, n_train, parser)
-    model.run_id = record.get("run_id") if record is not None else new_run_id()
-    if record is None:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-    return model
-
-
-class _RunStatus:
-    """The run's ``run.json``, rewritten at each change: its options, status, epochs done and results."""
-
-    def __init__(self, out: Path, args: argparse.Namespace, model, record: dict | None) -> None:
-        self.out, self.model, self.checkpoint = out, model, out / CHECKPOINT
-        self.fields = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": args.data,
-                       "train_seconds": 0.0, "run_id": model.run_id,
-                       **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
-
-    def save(self, state: str, epochs: int | None = None, **extra) -> None:
-        done = self.model.epoch if epochs is None else epochs
-        write_json(self.out / RUN_FILE, {**self.fields, "status": state, "epochs_done": done, **extra})
-
-    def saved_epochs(self) -> int:
-        """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
+    def new_model(self, n_train: int):
         import tinynn as tn
 
+        args = self.args
         try:
-            return tn.Model.load(self.checkpoint, restore_rng=False).epoch if self.checkpoint.exists() else 0
-        except (ValueError, OSError):
-            return 0
+            net = _build_net(args)
+        except (ValueError, MemoryError) as e:
+            self.parser.error(f"cannot build --model {args.model}: {e}")
+        kwargs = {"lr": args.lr}
+        if args.weight_decay:
+            kwargs["weight_decay"] = args.weight_decay
+        optimizer = tn.optim.get(args.optimizer, **kwargs)
+        model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
+        sched, steps = tn.optim.lr_scheduler, args.epochs * -(-n_train // args.batch_size)
+        if args.scheduler == "cosine":
+            model.scheduler = sched.CosineAnnealingLR(optimizer, T_max=steps)
+            model.scheduler_step = "batch"
+        elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
+            warm = max(1, steps // 10)
+            warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
+            cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
+            model.scheduler = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
+            model.scheduler_step = "batch"
+        elif args.scheduler == "step":
+            milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
+            model.scheduler = sched.MultiStepLR(optimizer, milestones, gamma=0.1)
+        return model
 
+    def augment(self):
+        import tinynn as tn
 
-def _fit(model, args: argparse.Namespace, run: _RunStatus, x, y, val, augment, verbose: int) -> None:  # noqa: ANN001
-    """``model.fit`` with a checkpoint after every epoch. Ctrl-C, divergence or a failed write end the run:
-    history.json keeps the epochs the checkpoint holds, run.json says why, and a CommandError tells the user."""
-    import tinynn as tn
+        return tn.data.RandomShift(self.args.random_shift, IMAGE_SHAPE) if self.args.random_shift else None
 
-    start = time.perf_counter()
-    try:
-        model.fit(
-            x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=val, initial_epoch=model.epoch,
-            scheduler=model.scheduler, scheduler_step=model.scheduler_step, verbose=verbose, augment=augment,
-            callbacks=[tn.callbacks.ModelCheckpoint(run.checkpoint)],  # atomic, after every epoch
-        )  # fmt: skip
-    except (KeyboardInterrupt, tn.TrainingDiverged, OSError) as e:
-        run.fields["train_seconds"] += time.perf_counter() - start
-        done = run.saved_epochs()
-        _keep_epochs(model.history, done).save(run.out / HISTORY)  # the epochs the checkpoint holds
-        kept = f"the checkpoint of epoch {done} is {run.checkpoint}" if done else "no epoch was finished"
-        if isinstance(e, KeyboardInterrupt):
-            run.save("interrupted", done)
-            raise CommandError(f"interrupted during epoch {done + 1}/{args.epochs}; "
-                               f"{kept if done else 'no epoch was finished, nothing is lost'}. "
-                               f"Continue with: tinynn train --resume {run.out}", code=130) from None
-        error = _os_error(e) if isinstance(e, OSError) else str(e)
-        run.save("failed", done, error=error)
-        raise CommandError(f"{error} ({kept})") from None
-    run.fields["train_seconds"] += time.perf_counter() - start
+    def intro(self, n_train: int) -> str:
+        args = self.args
+        shift = f", random shifts of up to {args.random_shift} px" if args.random_shift else ""
+        return (f"training on {n_train:,} images, validating on {self.n_val:,}; {args.optimizer} lr={args.lr:g}, "
+                f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs{shift}")
 
+    def score(self) -> dict:
+        test = _scores(self.model, *self.test)
+        val = self.model.history.history.get("val_accuracy", [])
+        return {"test_loss": test["loss"], "test_accuracy": test["accuracy"],
+                "best_val_accuracy": max(val, default=None), "final_val_accuracy": val[-1] if val else None}
 
-def _finish(model, args: argparse.Namespace, run: _RunStatus, x_test: np.ndarray, y_test: np.ndarray) -> dict:
-    """Score the model on the test set; write history.json (every epoch, resumed or not), curves.png and the
-    finished run.json. Returns the test scores."""
-    try:
-        test = _scores(model, x_test, y_test)
-    except CommandError as e:
-        run.save("failed", error=str(e))
-        raise
-    full = model.history
-    full.save(run.out / HISTORY)
-    title = (f"MLP {'-'.join(map(str, [IMAGE_SIZE, *args.hidden, NUM_CLASSES]))}" if args.model == "mlp"
-             else f"{args.model} on MNIST")  # fmt: skip
-    full.plot(run.out / CURVES, title=title)
-    val = full.history.get("val_accuracy", [])
-    run.save("finished", test_loss=test["loss"], test_accuracy=test["accuracy"],
-             best_val_accuracy=max(val, default=None), final_val_accuracy=val[-1] if val else None)
-    return test
+    def title(self) -> str:
+        if self.args.model == "mlp":
+            return f"MLP {'-'.join(map(str, [IMAGE_SIZE, *self.args.hidden, NUM_CLASSES]))}"
+        return f"{self.args.model} on MNIST"
 
-
-def _os_error(e: OSError) -> str:
-    """``cannot write runs/x/model.npz: No space left on device``."""
-    where = f" {e.filename}" if e.filename else ""
-    return f"cannot write{where}: {e.strerror or e}"
-
-
-def _keep_epochs(history, n: int):
-    """The first ``n`` epochs of ``history``."""
-    return type(history)({k: v[:n] for k, v in history.history.items()}, history.epoch[:n])
+    def report(self, results: dict, verbose: int) -> None:
+        print(f"test accuracy: {results['test_accuracy']:.4f} (loss {results['test_loss']:.4f})")
 
 
 def _scores(model, x: np.ndarray, y: np.ndarray) -> dict:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,19 +22,8 @@ import numpy as np
 from . import zoo
 from .data.names import BLOCK_SIZE, STOP, VOCAB, encode_names, load_names
 from .net import Net
-from .runs import (
-    CHECKPOINT,
-    CURVES,
-    HISTORY,
-    NAMES_DATA,
-    RUN_FILE,
-    RUN_FILES,
-    RUN_OPTIONS,
-    CommandError,
-    new_run_id,
-    read_run,
-    write_json,
-)
+from .run import Run
+from .runs import CHECKPOINT, NAMES_DATA, read_run
 
 SAMPLES_SHOWN = 10  # names printed at the end of a training run
 
@@ -181,98 +169,60 @@ def _optimizer_and_scheduler(args: argparse.Namespace, steps: int) -> tuple[Any,
     return optimizer, None, "epoch"
 
 
-def _names_model(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path,
-                 steps: int) -> tuple[Any, Any, str]:
-    """The model a names run trains: the run's checkpoint on --resume (its id checked), else a new one
-    (and a new run's folder emptied of an older run's files); with its scheduler and step unit."""
-    import tinynn as tn
+class NamesRun(Run):
+    """``tinynn train --data names``: a language model of :data:`tinynn.zoo.NAMES_NETS` on the bundled names, in
+    the run folder of :mod:`tinynn.runs`, through the steps of :mod:`tinynn.run`; validated and scored on the test
+    names (mean NLL per character)."""
 
-    checkpoint = out / CHECKPOINT
-    if record is not None and checkpoint.exists():
-        try:  # restores the random generator and the history: the run continues exactly
-            model = tn.Model.load(checkpoint)
-        except (ValueError, OSError) as e:
-            raise CommandError(f"cannot resume: {e}", code=2) from None
-        if model.run_id != record.get("run_id"):
-            raise CommandError(f"cannot resume: {checkpoint} belongs to another run (run id {model.run_id}, "
-                               f"{RUN_FILE} says {record.get('run_id')})", code=2)
-        scheduler, step_unit = model.scheduler, model.scheduler_step
-    else:
+    nets = zoo.NAMES_NETS
+    input_shape = (BLOCK_SIZE,)
+
+    def wrong_model(self, model: str) -> str:
+        return f"--model {model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}"
+
+    def finished_line(self) -> str:
+        return (f"{self.out}: this run finished all {self.args.epochs} epochs already; "
+                f"test loss: {self.record['test_loss']:.4f} nats per character")
+
+    def data(self) -> tuple[np.ndarray, np.ndarray, tuple]:
+        self.train_names, self.test_names = load_names()
+        if self.args.limit is not None:
+            self.train_names = self.train_names[: self.args.limit]
+        x, y = encode_names(self.train_names)
+        return x, y, encode_names(self.test_names)  # validation: the test names
+
+    def new_model(self, n_train: int) -> Any:
+        import tinynn as tn
+
+        args = self.args
         try:
             net = build_net(args)
         except (ValueError, MemoryError, ImportError) as e:
-            parser.error(f"cannot build --model {args.model}: {e}")
-        optimizer, scheduler, step_unit = _optimizer_and_scheduler(args, steps)
+            self.parser.error(f"cannot build --model {args.model}: {e}")
+        optimizer, scheduler, step_unit = _optimizer_and_scheduler(args, args.epochs * -(-n_train // args.batch_size))
         model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
-        model.run_id = record.get("run_id") if record is not None else new_run_id()
-        out.mkdir(parents=True, exist_ok=True)
-        if record is None:  # a new run: the previous run's files go first, so the folder never mixes two runs
-            for name in RUN_FILES:
-                (out / name).unlink(missing_ok=True)
-    return model, scheduler, step_unit
+        model.scheduler, model.scheduler_step = scheduler, step_unit
+        return model
 
+    def intro(self, n_train: int) -> str:
+        args = self.args
+        return (f"training on {len(self.train_names):,} names ({-(-n_train // args.batch_size)} steps an epoch), "
+                f"val = the {len(self.test_names):,} test names; {args.optimizer} lr={args.lr:g}, "
+                f"scheduler={args.scheduler}, batch size {args.batch_size}, {args.epochs} epochs")
 
-def train_names(args: argparse.Namespace, parser: argparse.ArgumentParser, record: dict | None, out: Path) -> None:
-    """``tinynn train --data names``: the run folder of :mod:`tinynn.runs`, a language model in it."""
-    import tinynn as tn
+    def score(self) -> dict:
+        return {"test_loss": mean_nll(self.model.net, self.test_names),
+                "train_loss": mean_nll(self.model.net, self.train_names)}
 
-    if record is not None and record.get("status") == "finished":
-        print(f"{out}: this run finished all {args.epochs} epochs already; "
-              f"test loss: {record['test_loss']:.4f} nats per character")
-        return
-    tn.seed(args.seed)
-    train, test = load_names()
-    if args.limit is not None:
-        train = train[: args.limit]
-    (x, y), (x_test, y_test) = encode_names(train), encode_names(test)
+    def title(self) -> str:
+        return f"{self.args.model} on names (validation = test names)"
 
-    checkpoint = out / CHECKPOINT
-    steps = args.epochs * -(-len(x) // args.batch_size)
-    model, scheduler, step_unit = _names_model(args, parser, record, out, steps)
-    status = {"options": {k: getattr(args, k) for k in RUN_OPTIONS}, "data": NAMES_DATA, "train_seconds": 0.0,
-              "run_id": model.run_id,
-              **({} if record is None else {k: record[k] for k in ("train_seconds",) if k in record})}
-
-    def save_status(state: str, **extra: Any) -> None:
-        write_json(out / RUN_FILE, {**status, "status": state, "epochs_done": model.epoch, **extra})
-
-    verbose = 0 if args.quiet else 1
-    if verbose:
-        print(model.net.summary(input_shape=(BLOCK_SIZE,)))
-        what = f"resuming after epoch {model.epoch}: " if record is not None else ""
-        print(f"{what}training on {len(train):,} names ({-(-len(x) // args.batch_size)} steps an epoch), "
-              f"val = the {len(test):,} test names; {args.optimizer} lr={args.lr:g}, scheduler={args.scheduler}, "
-              f"batch size {args.batch_size}, {args.epochs} epochs")
-    save_status("running")
-    start = time.perf_counter()
-    try:
-        model.fit(
-            x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=(x_test, y_test),
-            initial_epoch=model.epoch, scheduler=scheduler, scheduler_step=step_unit, verbose=verbose,
-            callbacks=[tn.callbacks.ModelCheckpoint(checkpoint)],  # atomic, after every epoch
-        )  # fmt: skip
-    except (KeyboardInterrupt, tn.TrainingDiverged) as e:
-        model.history.save(out / HISTORY)
-        status["train_seconds"] += time.perf_counter() - start
-        if isinstance(e, KeyboardInterrupt):
-            save_status("interrupted")
-            raise CommandError(f"interrupted during epoch {model.epoch + 1}/{args.epochs}; "
-                               f"continue with: tinynn train --resume {out}", code=130) from None
-        save_status("failed", error=str(e))
-        raise CommandError(str(e)) from None
-    status["train_seconds"] += time.perf_counter() - start
-
-    test_loss = mean_nll(model.net, test)
-    train_loss = mean_nll(model.net, train)
-    model.history.save(out / HISTORY)
-    model.history.plot(out / CURVES, title=f"{args.model} on names (validation = test names)")
-    save_status("finished", test_loss=test_loss, train_loss=train_loss)
-    if verbose:
-        print(f"trained in {time.perf_counter() - start:.1f}s; wrote {', '.join(RUN_FILES)} to {out}")
-        names = sample(model.net, SAMPLES_SHOWN, seed=args.seed)
-        print("samples (* = in the training set): " + ", ".join(marked(names, set(train))))
-    print(f"train loss: {train_loss:.4f}   test loss: {test_loss:.4f} nats per character "
-          f"(perplexity {math.exp(test_loss):.2f})")
+    def report(self, results: dict, verbose: int) -> None:
+        if verbose:
+            names = sample(self.model.net, SAMPLES_SHOWN, seed=self.args.seed)
+            print("samples (* = in the training set): " + ", ".join(marked(names, set(self.train_names))))
+        print(f"train loss: {results['train_loss']:.4f}   test loss: {results['test_loss']:.4f} nats per character "
+              f"(perplexity {math.exp(results['test_loss']):.2f})")
 
 
 # --- tinynn sample -----------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """What a run of ``tinynn train`` is: its options, its folder and the checks made before it starts.
 
-Shared by the ``tinynn`` command (:mod:`tinynn.cli`) and sweeps (:mod:`tinynn.sweeps`). A run folder
-holds ``run.json`` (the options and the run's status), ``model.npz`` (the checkpoint, rewritten
-atomically after every epoch), ``history.json`` and ``curves.png``.
+Shared by the ``tinynn`` command (:mod:`tinynn.cli`; :mod:`tinynn.run` runs one) and sweeps
+(:mod:`tinynn.sweeps`). A run folder holds ``run.json`` (the options and the run's status), ``model.npz``
+(the checkpoint, rewritten atomically after every epoch), ``history.json`` and ``curves.png``.
 
 Long because: a run's contract is one piece (the options of ``train`` and ``sweep``, their checks,
 the folder, ``run.json`` and the one-writer lock), and both commands and sweeps read all of it.

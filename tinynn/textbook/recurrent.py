@@ -12,6 +12,8 @@ sums over the steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 Array = np.ndarray
@@ -53,16 +55,23 @@ def rnn(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array, nonlinearity: 
     return np.stack(hs, axis=1), caches
 
 
-def rnn_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
-    """Backpropagation through time: ``dhs`` (N, T, hidden) is dL/dh_t from the output; walking
-    back, step t also gets ``dh_prev`` of step t+1. Returns dx, dw_x, dw_h, db_x, db_h."""
+def bptt(step_backward: Callable[..., tuple[Array, ...]], dhs: Array, caches: list) -> tuple[Array, ...]:
+    """Backpropagation through time of a cell whose state is one array h (RNN, GRU): ``dhs`` (N, T, hidden)
+    is dL/dh_t from the output; walking back, step t also gets ``dh_prev`` of step t+1.
+    ``step_backward(dh, cache)`` returns ``dx, dh_prev, *dparams``; the parameter gradients are summed
+    over the steps. Returns dx, dw_x, dw_h, db_x, db_h."""
     dh_next = np.zeros_like(dhs[:, 0])
     dxs, dparams = [], [0, 0, 0, 0]
     for t in reversed(range(dhs.shape[1])):
-        dx, dh_next, *dp = rnn_step_backward(dhs[:, t] + dh_next, caches[t])
+        dx, dh_next, *dp = step_backward(dhs[:, t] + dh_next, caches[t])
         dxs.append(dx)
         dparams = [a + b for a, b in zip(dparams, dp, strict=True)]
     return np.stack(dxs[::-1], axis=1), *dparams
+
+
+def rnn_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
+    """``bptt`` of ``rnn_step_backward``. Returns dx, dw_x, dw_h, db_x, db_h."""
+    return bptt(rnn_step_backward, dhs, caches)
 
 
 # --- LSTM ----------------------------------------------------------------------------------------
@@ -116,7 +125,7 @@ def lstm(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Arra
 
 
 def lstm_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
-    """Backpropagation through time, as ``rnn_backward`` with the cell's gradient carried along too
+    """Backpropagation through time, as ``bptt`` with the cell's gradient carried along too
     (``dc_prev = dc * f``: no matrix product on that path). Returns dx, dw_x, dw_h, db_x, db_h."""
     dh_next = dc_next = np.zeros_like(dhs[:, 0])
     dxs, dparams = [], [0, 0, 0, 0]
@@ -174,11 +183,5 @@ def gru(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Array
 
 
 def gru_backward(dhs: Array, caches: list) -> tuple[Array, ...]:
-    """Backpropagation through time, as ``rnn_backward``. Returns dx, dw_x, dw_h, db_x, db_h."""
-    dh_next = np.zeros_like(dhs[:, 0])
-    dxs, dparams = [], [0, 0, 0, 0]
-    for t in reversed(range(dhs.shape[1])):
-        dx, dh_next, *dp = gru_step_backward(dhs[:, t] + dh_next, caches[t])
-        dxs.append(dx)
-        dparams = [a + b for a, b in zip(dparams, dp, strict=True)]
-    return np.stack(dxs[::-1], axis=1), *dparams
+    """``bptt`` of ``gru_step_backward``. Returns dx, dw_x, dw_h, db_x, db_h."""
+    return bptt(gru_step_backward, dhs, caches)
