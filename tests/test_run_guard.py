@@ -268,7 +268,7 @@ def save_with_running_var(net: tn.Net, path: Path, running_var: np.ndarray) -> N
     tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD()).save(path)
     with np.load(path) as z:
         arrays = dict(z)
-    arrays["net_state/1.running_var"] = running_var
+    arrays["net_buffers/1.BatchNorm1d.running_var"] = running_var
     np.savez(path, **arrays)
 
 
