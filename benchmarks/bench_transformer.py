@@ -116,7 +116,7 @@ def tinynn_profile(data) -> list[str]:
             kind = type(layer).__name__
             layer.forward = timed(f"{kind} forward", layer.forward)
             layer.backward = timed(f"{kind} backward", layer.backward)
-    for xb, yb in data[:2]:  # warm-up: scratch buffers allocated
+    for xb, yb in data[:2]:  # warm-up: scratch arrays allocated
         model.train_step(xb, yb)
     totals.clear()
     start = clock()

@@ -68,7 +68,7 @@ def probe(net: tn.Net, x: np.ndarray, y: np.ndarray) -> tuple[list[np.ndarray], 
     outputs, h = [], x
     for layer in net.layers:
         h = layer.forward(h)
-        outputs.append(h.copy())  # layers reuse their output buffers: keep a copy
+        outputs.append(h.copy())  # layers reuse their output arrays: keep a copy
     _, g = loss.loss_and_grad(h, y)
     grads = [None] * len(net.layers)
     for i in reversed(range(len(net.layers))):

@@ -55,7 +55,7 @@ else:
     shift = tn.data.RandomShift(recipe.random_shift, zoo.IMAGE_SHAPE) if recipe.random_shift else None
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=recipe.gradient_clip)
     model.fit(x_train, y_train, epochs=recipe.epochs, batch_size=recipe.batch_size, validation_data=(x_val, y_val),
-              scheduler=schedule, scheduler_step="batch", augment=shift)  # fmt: skip
+              scheduler=schedule, scheduler_interval="batch", augment=shift)  # fmt: skip
 
 scores = model.evaluate(x_test, y_test)
 print(f"test accuracy: {scores['accuracy']:.4f} (loss {scores['loss']:.4f})")  # as tinynn train prints it
@@ -83,7 +83,7 @@ h, maps = digit.astype(np.float32) / 255, {}
 for i, layer in enumerate(layers):
     h = layer.forward(h)
     if i in convs:
-        maps[i] = np.array(h[0])  # copy: layers reuse their output buffers
+        maps[i] = np.array(h[0])  # copy: layers reuse their output arrays
 first, second = maps[convs[0]], maps[convs[1]]
 cols = 8
 fig = plt.figure(figsize=(14, 5.6), dpi=110, layout="constrained")

@@ -45,7 +45,7 @@ model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer)
 
 history = model.fit(
     x_train, y_train, epochs=epochs, batch_size=batch_size,
-    validation_data=(x_val, y_val), scheduler=schedule, scheduler_step="batch",
+    validation_data=(x_val, y_val), scheduler=schedule, scheduler_interval="batch",
 )  # fmt: skip
 
 scores = model.evaluate(x_test, y_test)

@@ -69,7 +69,7 @@ def main() -> None:
         reach[kind] = {"init": gradient_reach(model, probe_x, probe_y)}
         steps = epochs * -(-len(x) // 128)
         schedule = tn.optim.lr_scheduler.CosineAnnealingLR(model.optimizer, T_max=steps)
-        model.fit(x, y, epochs=epochs, batch_size=128, scheduler=schedule, scheduler_step="batch", verbose=0)
+        model.fit(x, y, epochs=epochs, batch_size=128, scheduler=schedule, scheduler_interval="batch", verbose=0)
         reach[kind]["trained"] = gradient_reach(model, probe_x, probe_y)
         acc = model.evaluate(x_test, y_test)["accuracy"]
         reach[kind]["accuracy"] = acc

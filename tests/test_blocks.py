@@ -1,6 +1,6 @@
 """Blocks (layers made of layers): Sequential and Residual, through any nesting.
 
-Their parameters stay views into the net's one flat vector; gradients, names, state, saving,
+Their parameters stay views into the net's one flat vector; gradients, names, buffers, saving,
 strict loading, summary, workers and decay masks all see through them.
 """
 
@@ -73,13 +73,13 @@ def test_params_are_views_into_the_flat_vectors():
     assert len({name for name, _ in net.named_params()}) == len(net.named_params())
 
 
-def test_names_are_paths_for_params_and_state():
+def test_names_are_paths_for_params_and_buffers():
     net = tn.Net([L.Dense(2, 3), L.Residual([L.BatchNorm1d(3), L.Dense(3, 3)])])
     assert [n for n, _ in net.named_params()] == [
         "0.Dense.w", "0.Dense.b", "1.Residual.0.BatchNorm1d.gamma", "1.Residual.0.BatchNorm1d.beta",
         "1.Residual.1.Dense.w", "1.Residual.1.Dense.b",
     ]  # fmt: skip
-    assert set(net.state()) == {"1.Residual.0.BatchNorm1d.running_mean", "1.Residual.0.BatchNorm1d.running_var"}
+    assert set(net.buffers()) == {"1.Residual.0.BatchNorm1d.running_mean", "1.Residual.0.BatchNorm1d.running_var"}
     assert [p for p, _ in net.named_layers()] == ["0.Dense", "1.Residual", "1.Residual.0.BatchNorm1d",
                                                   "1.Residual.1.Dense"]  # fmt: skip
 
@@ -111,7 +111,7 @@ def test_save_load_round_trip(tmp_path):
     model.save(tmp_path / "m.npz")
     back = tn.Model.load(tmp_path / "m.npz")
     assert np.array_equal(back.net.params, net.params)  # the same bytes written and read back
-    assert all(np.array_equal(back.net.state()[k], v) for k, v in net.state().items())
+    assert all(np.array_equal(back.net.buffers()[k], v) for k, v in net.buffers().items())
     assert np.array_equal(back.predict(x), model.predict(x))  # the same code on the same numbers
 
 
@@ -214,11 +214,11 @@ def test_a_block_defined_by_its_arguments_shows_them():
     assert repr(L.Residual([L.ReLU()])) == "Residual([ReLU()])"
 
 
-def test_layer_state_inside_a_block_is_checked_on_load():
+def test_layer_buffers_inside_a_block_are_checked_on_load():
     """A negative running variance is refused at any depth, named by its path."""
     net = tn.Net([L.Dense(3, 4), L.Residual([L.BatchNorm1d(4), L.Dense(4, 4)])])
-    state = {k: v.copy() for k, v in net.state().items()}
-    net.load_state(state)  # the net's own state loads
-    state["1.Residual.0.BatchNorm1d.running_var"][0] = -1.0
+    buffers = {k: v.copy() for k, v in net.buffers().items()}
+    net.load_buffers(buffers)  # the net's own buffers load
+    buffers["1.Residual.0.BatchNorm1d.running_var"][0] = -1.0
     with pytest.raises(ValueError, match="running_var"):
-        net.load_state(state)
+        net.load_buffers(buffers)

@@ -31,7 +31,7 @@ class Recorder(cbs.Callback):
         self.calls = []
 
     def on_train_begin(self):
-        self.calls.append(("train_begin", self.params["steps"], self.params["samples"]))
+        self.calls.append(("train_begin", self.fit_settings["steps"], self.fit_settings["samples"]))
 
     def on_epoch_begin(self, epoch):
         self.calls.append(("epoch_begin", epoch))
@@ -228,11 +228,12 @@ def test_fit_with_composite_schedulers_saves_and_resumes_them(tmp_path, kind):
             return m, tn.optim.lr_scheduler.SequentialLR(opt, [warm, cos], milestones=[4]), "batch"
         return m, tn.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.2), "epoch"
 
-    full, sched, unit = build()
-    full.fit(x, y, epochs=4, batch_size=40, scheduler=sched, scheduler_step=unit, validation_data=(x, y), verbose=0)
-    half, sched, unit = build()
-    half.fit(x, y, epochs=2, batch_size=40, scheduler=sched, scheduler_step=unit, validation_data=(x, y), verbose=0,
-             checkpoint_path=tmp_path / "c.npz")  # fmt: skip
+    full, sched, interval = build()
+    full.fit(x, y, epochs=4, batch_size=40, scheduler=sched, scheduler_interval=interval, validation_data=(x, y),
+             verbose=0)  # fmt: skip
+    half, sched, interval = build()
+    half.fit(x, y, epochs=2, batch_size=40, scheduler=sched, scheduler_interval=interval, validation_data=(x, y),
+             verbose=0, checkpoint_path=tmp_path / "c.npz")  # fmt: skip
     resumed = tn.Model.load(tmp_path / "c.npz")
     assert type(resumed.scheduler) is type(sched) and resumed.scheduler.get_config() == sched.get_config()
     resumed.fit(x, y, epochs=4, initial_epoch=2, batch_size=40, validation_data=(x, y), verbose=0)

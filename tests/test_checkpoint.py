@@ -50,23 +50,68 @@ def rewrite(src, dst, drop=(), **replace):
     return dst
 
 
+def as_old_format(src, dst, version):
+    """Rewrite format-5 checkpoint ``src`` as format ``version`` (4 or 3) wrote it: buffers under ``net_state/``
+    and the interval as "scheduler_step"; format 3 also names buffers by layer index only ("1.running_var")."""
+    with np.load(src, allow_pickle=False) as d:
+        arrays = {k.replace("net_buffers/", "net_state/"): d[k] for k in d.files}
+    if version == 3:
+        arrays = {k.replace(".BatchNorm1d.", "."): v for k, v in arrays.items()}
+    training = json.loads(str(arrays["training"]))
+    training["scheduler_step"] = training.pop("scheduler_interval")
+    arrays["training"] = np.array(json.dumps(training))
+    arrays["tinynn_format"] = np.array(f"tinynn-checkpoint-{version}")
+    with open(dst, "wb") as f:
+        np.savez(f, **arrays)
+    return dst
+
+
 # --- round trip ----------------------------------------------------------------------------
 
 
-def test_format_3_files_load_with_their_state_renamed(trained, mnist_small, tmp_path):
-    """Format 3 named state by layer index only ("1.running_var"); its nets are flat."""
+@pytest.mark.parametrize("version", [3, 4])
+def test_older_formats_load_with_their_names_mapped(trained, mnist_small, tmp_path, version):
+    """Format 4 kept buffers under net_state/ and the interval as "scheduler_step"; format 3 also named
+    buffers by layer index only ("1.running_var"), its nets being flat."""
     model, path = trained
-    with np.load(path, allow_pickle=False) as d:
-        arrays = {k.replace(".BatchNorm1d.", "."): d[k] for k in d.files}
-    assert "net_state/1.running_var" in arrays
-    arrays["tinynn_format"] = np.array("tinynn-checkpoint-3")
-    with open(tmp_path / "v3.npz", "wb") as f:
-        np.savez(f, **arrays)
-    back = tn.Model.load(tmp_path / "v3.npz")
-    for name, value in model.net.state().items():
-        np.testing.assert_array_equal(back.net.state()[name], value)
+    old = as_old_format(path, tmp_path / f"v{version}.npz", version)
+    with np.load(old, allow_pickle=False) as d:
+        assert ("net_state/1.running_var" if version == 3 else "net_state/1.BatchNorm1d.running_var") in d.files
+        assert "scheduler_step" in json.loads(str(d["training"]))
+    back = tn.Model.load(old)
+    for name, value in model.net.buffers().items():
+        np.testing.assert_array_equal(back.net.buffers()[name], value)
+    assert back.scheduler_interval == model.scheduler_interval and back.epoch == model.epoch
+    assert back.optimizer.t == model.optimizer.t and back.scheduler.last_epoch == model.scheduler.last_epoch
     x = mnist_small[2]
     np.testing.assert_array_equal(back.predict(x), model.predict(x))  # same numbers, same code
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+def test_each_format_refuses_the_names_of_another(trained, tmp_path, version):
+    """A file is read by the names of the format it declares: format 5's net_buffers/ in a format-4 file, or
+    format 4's net_state/ in a format-5 file, is an unknown entry; the other interval key is a wrong key."""
+    _, path = trained
+    src = as_old_format(path, tmp_path / "old.npz", version) if version < 5 else path
+    with np.load(src, allow_pickle=False) as d:
+        arrays = dict(d)
+    own, new = ("net_state/", "net_buffers/") if version < 5 else ("net_buffers/", "net_state/")
+    arrays = {(new + k.removeprefix(own) if k.startswith(own) else k): v for k, v in arrays.items()}
+    with open(tmp_path / "names.npz", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ValueError, match=f"unknown entries \\['{new}"):
+        tn.Model.load(tmp_path / "names.npz")
+    with np.load(src, allow_pickle=False) as d:
+        arrays = dict(d)
+    training = json.loads(str(arrays["training"]))
+    key = "scheduler_step" if version < 5 else "scheduler_interval"
+    other = "scheduler_interval" if version < 5 else "scheduler_step"
+    training[other] = training.pop(key)
+    arrays["training"] = np.array(json.dumps(training))
+    with open(tmp_path / "key.npz", "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(ValueError, match=f"should have exactly the keys .*'{key}'"):
+        tn.Model.load(tmp_path / "key.npz")
 
 
 def test_round_trip_restores_everything(trained, mnist_small):
@@ -75,7 +120,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     loaded = tn.Model.load(path)
     assert np.array_equal(loaded.predict(xt), model.predict(xt))  # same parameters, same code path: bit for bit
     assert np.array_equal(loaded.net.params, model.net.params)
-    for (k, a), (k2, b) in zip(model.net.state().items(), loaded.net.state().items(), strict=True):
+    for (k, a), (k2, b) in zip(model.net.buffers().items(), loaded.net.buffers().items(), strict=True):
         assert k == k2 and np.array_equal(a, b)
     assert type(loaded.optimizer) is tn.optim.Adam and loaded.optimizer.t == model.optimizer.t == 24
     assert np.array_equal(loaded.optimizer.state["m"], model.optimizer.state["m"])
@@ -87,7 +132,7 @@ def test_round_trip_restores_everything(trained, mnist_small):
     assert loaded.epoch == 2
     assert loaded.history.epoch == [0, 1] and loaded.history.history == model.history.history
     with np.load(path, allow_pickle=False) as d:
-        assert str(d["tinynn_format"]) == "tinynn-checkpoint-4"
+        assert str(d["tinynn_format"]) == "tinynn-checkpoint-5"
         assert json.loads(str(d["net_config"])) == model.net.get_config()
         assert json.loads(str(d["optim_config"])) == {
             "type": "Adam", "config": model.optimizer.get_config(), "decay_mask": False
@@ -206,8 +251,8 @@ def test_missing_file(tmp_path):
         (lambda p, good: rewrite(good, p, net_config=np.array("{not json")), "not valid JSON"),
         (lambda p, good: rewrite(good, p, net_config=np.array('{"layers": [{"type": "Conv9d"}]}')), "Conv9d"),
         (lambda p, good: rewrite(good, p, net_config=np.zeros(3)), "should be text"),
-        (lambda p, good: rewrite(good, p, net_state__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
-        (lambda p, good: rewrite(good, p, drop=["net_state/1.BatchNorm1d.running_var"]), "does not match"),
+        (lambda p, good: rewrite(good, p, net_buffers__1_running_mean=np.zeros(7, np.float32)), "running_mean"),
+        (lambda p, good: rewrite(good, p, drop=["net_buffers/1.BatchNorm1d.running_var"]), "buffers do not match"),
         (lambda p, good: rewrite(good, p, optim_state__m=np.zeros(5, np.float32)), "optimizer state 'm'"),
         (lambda p, good: rewrite(good, p, loss_config=np.array('{"type": "Nope", "config": {}}')), "unknown loss"),
         (lambda p, good: rewrite(good, p, optim_config=np.array('{"type": "Lion", "config": {}, "decay_mask": false}')),
@@ -219,7 +264,7 @@ def test_missing_file(tmp_path):
     ids=[
         "empty", "text", "truncated", "random-bytes", "npy", "foreign-npz", "object-array", "object-entry",
         "future-format", "no-params", "no-rng", "params-size", "params-dtype", "bad-json", "unknown-layer",
-        "config-not-text", "state-shape", "missing-state", "optim-shape", "bad-loss", "unknown-optim",
+        "config-not-text", "buffer-shape", "missing-buffer", "optim-shape", "bad-loss", "unknown-optim",
         "unknown-sched", "epoch-not-scalar",
     ],
 )  # fmt: skip
@@ -257,8 +302,8 @@ def test_load_never_unpickles(trained, tmp_path, monkeypatch):
 # --- resume ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheduler_step", ["epoch", "batch"])
-def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
+@pytest.mark.parametrize("interval", ["epoch", "batch"])
+def test_resume_is_bit_identical(mnist_small, tmp_path, interval):
     """Stop after epoch 2, resume from the checkpoint in a scrambled RNG state, finish at epoch 4:
     the parameters equal an uninterrupted 4-epoch run's, bit for bit (dropout, Adam, scheduler,
     batch-norm statistics, shuffling all continue exactly)."""
@@ -266,8 +311,8 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
 
     def run(epochs, **kw):
         model = build(seed=3)
-        sched = CosineAnnealingLR(model.optimizer, T_max=4 if scheduler_step == "epoch" else 48)
-        model.fit(x, y, epochs=epochs, batch_size=100, scheduler=sched, scheduler_step=scheduler_step,
+        sched = CosineAnnealingLR(model.optimizer, T_max=4 if interval == "epoch" else 48)
+        model.fit(x, y, epochs=epochs, batch_size=100, scheduler=sched, scheduler_interval=interval,
                   validation_data=(xt, yt), verbose=0, **kw)  # fmt: skip
         return model
 
@@ -278,12 +323,12 @@ def test_resume_is_bit_identical(mnist_small, tmp_path, scheduler_step):
     tn.seed(12345)  # anything that happened in between must not matter
     tn.get_rng().random(1000)
     resumed = tn.Model.load(path)
-    assert resumed.epoch == 2 and resumed.scheduler_step == scheduler_step
+    assert resumed.epoch == 2 and resumed.scheduler_interval == interval
     history = resumed.fit(x, y, epochs=4, initial_epoch=resumed.epoch, batch_size=100,
                           validation_data=(xt, yt), verbose=0)  # fmt: skip
     assert history.epoch == [0, 1, 2, 3]  # the history covers the whole run
     assert np.array_equal(resumed.net.params, full.net.params)  # resume: the same code path runs, bit for bit
-    for a, b in zip(resumed.net.state().values(), full.net.state().values(), strict=True):
+    for a, b in zip(resumed.net.buffers().values(), full.net.buffers().values(), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(resumed.optimizer.state["m"], full.optimizer.state["m"])
     assert history.history["val_loss"] == full.history.history["val_loss"]

@@ -22,7 +22,7 @@ from tinynn.optim.lr_scheduler import MultiStepLR, ReduceLROnPlateau
 # --- building and editing checkpoints ----------------------------------------------------------
 
 
-def save_small(path, optimizer="adam", scheduler="multistep", scheduler_step="epoch", mask=False):
+def save_small(path, optimizer="adam", scheduler="multistep", interval="epoch", mask=False):
     """A 2-epoch run of a tiny net on random data, saved to ``path``."""
     tn.seed(0)
     net = tn.Net([Dense(4, 8), BatchNorm1d(8), ReLU(), Dense(8, 3)])
@@ -36,7 +36,7 @@ def save_small(path, optimizer="adam", scheduler="multistep", scheduler_step="ep
     model = tn.Model(net, SoftmaxCrossEntropy(), opt, gradient_clip=1.0)
     r = np.random.default_rng(0)
     x, y = r.normal(size=(40, 4)).astype(np.float32), r.integers(0, 3, 40)
-    model.fit(x, y, epochs=2, batch_size=10, scheduler=sched and sched(), scheduler_step=scheduler_step, verbose=0)
+    model.fit(x, y, epochs=2, batch_size=10, scheduler=sched and sched(), scheduler_interval=interval, verbose=0)
     model.save(path)
     return model
 
@@ -124,7 +124,7 @@ MISSING = {
     "sched-state": ({"drop": ["sched_state/last_epoch"]}, "keys"),
     "sched-all-state": ({"drop": ["sched_state/last_epoch", "sched_state/base_lr"]}, "keys"),
     "sched-null-with-state": ({"sched_config": "null"}, "saved without a scheduler"),
-    "net-state": ({"drop": ["net_state/1.BatchNorm1d.running_var"]}, "does not match"),
+    "net-buffers": ({"drop": ["net_buffers/1.BatchNorm1d.running_var"]}, "buffers do not match"),
     "training-key": ({"training": lambda d: {k: v for k, v in d.items() if k != "history"}}, "exactly the keys"),
     "loss-key": ({"loss_config": {"type": "SoftmaxCrossEntropy"}}, "exactly the keys"),
     "optim-mask-flag": ({"optim_config": lambda d: {k: v for k, v in d.items() if k != "decay_mask"}},
@@ -174,8 +174,8 @@ VALUES = {
     "epoch-negative": ({"training": edit("epoch", -1)}, "epoch"),
     "epoch-float": ({"training": edit("epoch", 2.0)}, "epoch"),
     "epoch-text": ({"training": edit("epoch", "2")}, "epoch"),
-    "scheduler-step": ({"training": edit("scheduler_step", "weekly")}, "scheduler_step"),
-    "scheduler-step-null": ({"training": edit("scheduler_step", None)}, "scheduler_step"),
+    "scheduler-interval": ({"training": edit("scheduler_interval", "weekly")}, "scheduler_interval"),
+    "scheduler-interval-null": ({"training": edit("scheduler_interval", None)}, "scheduler_interval"),
     "clip-negative": ({"training": edit("gradient_clip", -1.0)}, "gradient_clip"),
     "clip-text": ({"training": edit("gradient_clip", "5")}, "gradient_clip"),
     "history-not-dict": ({"training": edit("history", 3)}, "History"),
@@ -212,7 +212,7 @@ def test_a_plateau_schedule_saved_per_batch_is_refused(tmp_path):
     path = tmp_path / "p.npz"
     save_small(path, scheduler="plateau")
     assert type(tn.Model.load(path).scheduler) is ReduceLROnPlateau
-    refused(craft(path, tmp_path / "b.npz", training=edit("scheduler_step", "batch")), "interval='epoch'")
+    refused(craft(path, tmp_path / "b.npz", training=edit("scheduler_interval", "batch")), "interval='epoch'")
     refused(craft(path, tmp_path / "c.npz", sched_state__num_bad_epochs=np.array(-1)), "num_bad_epochs")
     refused(craft(path, tmp_path / "d.npz", sched_state__lr=np.array(-1.0)), "lr")
     refused(craft(path, tmp_path / "e.npz", sched_state__best=np.array(NAN)), "best")
@@ -453,7 +453,7 @@ def test_any_json_anywhere_is_a_value_error_or_a_good_load(good_module, tmp_path
         assert f"cannot load checkpoint {bad}" in str(e)
 
 
-ARRAY_ENTRIES = ["params", "net_state/1.BatchNorm1d.running_mean", "optim_state/t", "optim_state/m",
+ARRAY_ENTRIES = ["params", "net_buffers/1.BatchNorm1d.running_mean", "optim_state/t", "optim_state/m",
                  "sched_state/base_lr", "sched_state/last_epoch"]  # fmt: skip
 
 

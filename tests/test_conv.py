@@ -75,13 +75,13 @@ def test_batchnorm2d_matches_torch() -> None:
         bn = L.BatchNorm2d(**case)
         net = tn.Net([bn], dtype=np.float64)
         bn.params["gamma"][...], bn.params["beta"][...] = d[f"gamma_{i}"], d[f"beta_{i}"]
-        bn.state["running_mean"][...] = d[f"running_mean_in_{i}"]
-        bn.state["running_var"][...] = d[f"running_var_in_{i}"]
+        bn.buffers["running_mean"][...] = d[f"running_mean_in_{i}"]
+        bn.buffers["running_var"][...] = d[f"running_var_in_{i}"]
         net.train() if training else net.eval()
         y = net.forward(d[f"x_{i}"])
         dx = net.backward(d[f"g_{i}"], input_grad=True)
         for got, key in ((y, "y"), (dx, "dx"), (bn.grads["gamma"], "dgamma"), (bn.grads["beta"], "dbeta"),
-                         (bn.state["running_mean"], "running_mean"), (bn.state["running_var"], "running_var")):
+                         (bn.buffers["running_mean"], "running_mean"), (bn.buffers["running_var"], "running_var")):
             assert rel(got, d[f"{key}_{i}"]) < REL, (case, key)
 
 

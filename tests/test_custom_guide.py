@@ -126,7 +126,7 @@ def test_resume_with_weight_decay_and_a_batch_schedule_is_exact(guide, tmp_path,
         return tn.Model(net, tn.losses.SoftmaxCrossEntropy(), opt), CosineAnnealingLR(opt, T_max=steps)
 
     def fit(model, epochs, **kw):
-        model.fit(x, y, epochs=epochs, batch_size=32, scheduler_step="batch", validation_data=(x[:64], y[:64]),
+        model.fit(x, y, epochs=epochs, batch_size=32, scheduler_interval="batch", validation_data=(x[:64], y[:64]),
                   verbose=0, **kw)  # fmt: skip
 
     full, sched = make()

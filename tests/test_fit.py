@@ -89,7 +89,7 @@ def test_scheduler_per_batch(mnist):
     (x, y), _ = mnist
     model = mlp(lr=1e-3)
     sched = ExponentialLR(model.optimizer, gamma=0.9)
-    h = model.fit(x[:95], y[:95], epochs=2, batch_size=10, scheduler=sched, scheduler_step="batch", verbose=0)
+    h = model.fit(x[:95], y[:95], epochs=2, batch_size=10, scheduler=sched, scheduler_interval="batch", verbose=0)
     # 95 samples / 10 = 10 batches (last one partial) per epoch
     assert h.history["lr"] == pytest.approx([1e-3, 1e-3 * 0.9**10])
     assert model.optimizer.lr == pytest.approx(1e-3 * 0.9**20)
@@ -101,8 +101,8 @@ def test_fit_argument_errors(mnist):
     model = mlp()
     with pytest.raises(ValueError, match="initial_epoch"):
         model.fit(x[:10], y[:10], epochs=2, initial_epoch=3, verbose=0)
-    with pytest.raises(ValueError, match="scheduler_step"):
-        model.fit(x[:10], y[:10], epochs=1, scheduler_step="step", verbose=0)
+    with pytest.raises(ValueError, match="scheduler_interval"):
+        model.fit(x[:10], y[:10], epochs=1, scheduler_interval="step", verbose=0)
     with pytest.raises(ValueError, match="different optimizer"):
         model.fit(x[:10], y[:10], scheduler=StepLR(tn.optim.Adam(), 1), verbose=0)
     with pytest.raises(ValueError, match="same number of samples"):

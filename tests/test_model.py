@@ -108,7 +108,7 @@ def test_regression_with_mse():
     assert np.allclose(model.net.layers[0].params["w"].ravel(), [1, -2, 0.5], atol=1e-2)
 
 
-def test_inference_keeps_no_scratch_buffers_alive():
+def test_inference_keeps_no_scratch_arrays_alive():
     tn.seed(0)
     net = tn.Net([L.Dense(2, 64), L.ReLU(), L.Dense(64, 3)])
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD())

@@ -1,4 +1,4 @@
-"""Net: one flat parameter/gradient buffer, dtypes, modes, determinism, summary."""
+"""Net: one flat parameter/gradient vector each, dtypes, modes, determinism, summary."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ def data(n=32, seed=0):
     return r.random((n, 20), dtype=np.float32), r.integers(0, 4, n)
 
 
-def test_params_and_grads_are_one_flat_buffer_with_layer_views():
+def test_params_and_grads_are_one_flat_vector_with_layer_views():
     tn.seed(0)
     net = mlp()
     sizes = [20 * 16 + 16, 16 * 8 + 8, 8 + 8, 8 * 4 + 4]
@@ -71,7 +71,7 @@ def test_float32_stays_float32_through_a_full_step(optimizer):
     model.train_step(x, y)
     assert net.params.dtype == np.float32 and net.grads.dtype == np.float32
     for layer in net.layers:
-        for d in (layer.params, layer.grads, layer.state):
+        for d in (layer.params, layer.grads, layer.buffers):
             assert all(v.dtype == np.float32 for v in d.values())
     # float64 input to a float32 net is cast, not propagated.
     assert model.forward(x.astype(np.float64)).dtype == np.float32
@@ -156,10 +156,10 @@ def test_batchnorm_statistics_match_torch_conventions():
     x = np.random.default_rng(0).standard_normal((50, 3)).astype(np.float32) * [1, 2, 3] + [1, -1, 5]
     y = bn.forward(x)
     assert np.allclose(y.mean(0), 0, atol=1e-5) and np.allclose(y.var(0), 1, atol=1e-3)
-    assert np.allclose(bn.state["running_mean"], 0.1 * x.mean(0), atol=1e-6)
-    assert np.allclose(bn.state["running_var"], 0.9 + 0.1 * x.var(0, ddof=1), atol=1e-5)
+    assert np.allclose(bn.buffers["running_mean"], 0.1 * x.mean(0), atol=1e-6)
+    assert np.allclose(bn.buffers["running_var"], 0.9 + 0.1 * x.var(0, ddof=1), atol=1e-5)
     bn.training = False
-    expected = (x - bn.state["running_mean"]) / np.sqrt(bn.state["running_var"] + bn.eps)
+    expected = (x - bn.buffers["running_mean"]) / np.sqrt(bn.buffers["running_var"] + bn.eps)
     assert np.allclose(bn.forward(x), expected, atol=1e-5)
 
 

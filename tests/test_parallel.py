@@ -33,7 +33,7 @@ def test_split_forward_backward_match_one_thread(workers, rows):
     dx_split, dx_one = split.backward(g, input_grad=True), one.backward(g, input_grad=True)
     np.testing.assert_allclose(dx_split, dx_one, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(split.grads, one.grads, rtol=1e-10, atol=1e-12)
-    # and again with a different batch size: buffers and the gradient sum start afresh
+    # and again with a different batch size: scratch arrays and the gradient sum start afresh
     split.forward(x[:5]), one.forward(x[:5])
     split.backward(g[:5]), one.backward(g[:5])
     np.testing.assert_allclose(split.grads, one.grads, rtol=1e-10, atol=1e-12)

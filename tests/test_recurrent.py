@@ -95,7 +95,7 @@ def test_split_parameters_give_the_same_gradients() -> None:
             np.testing.assert_allclose(layer.grads[k], want[k], rtol=1e-12, atol=1e-14)
 
 
-def test_batch_size_changes_reuse_buffers_correctly() -> None:
+def test_batch_size_changes_reuse_scratch_arrays_correctly() -> None:
     tn.seed(0)
     net = tn.Net([L.LSTM(3, 4, return_sequences=True), L.GRU(4, 2)])
     x = np.random.default_rng(0).standard_normal((6, 5, 3)).astype(np.float32)

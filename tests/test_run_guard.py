@@ -268,7 +268,7 @@ def save_with_running_var(net: tn.Net, path: Path, running_var: np.ndarray) -> N
     tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.SGD()).save(path)
     with np.load(path) as z:
         arrays = dict(z)
-    arrays["net_state/1.running_var"] = running_var
+    arrays["net_buffers/1.BatchNorm1d.running_var"] = running_var
     np.savez(path, **arrays)
 
 
@@ -329,8 +329,8 @@ def test_batch_norm_statistics_are_checked_on_load(tmp_path, bad):
     save_with_running_var(net, path, bad)
     with pytest.raises(ValueError, match="running_var"):
         tn.Model.load(path)
-    with pytest.raises(ValueError, match="running_var"):  # the same rule for a net's own load_state
-        net.load_state({**net.state(), "1.running_var": bad})
+    with pytest.raises(ValueError, match="running_var"):  # the same rule for a net's own load_buffers
+        net.load_buffers({**net.buffers(), "1.BatchNorm1d.running_var": bad})
 
 
 def test_net_refuses_one_layer_twice_and_a_layer_of_another_net():

@@ -39,7 +39,7 @@ def both_paths(make, x, workers=1, train=True, steps=1, backward=True):
     fast_net, textbook_net = nets
     np.testing.assert_array_equal(fast_net.params, textbook_net.params)
     rng = np.random.default_rng(1)
-    for step in range(steps):  # a second step reuses the fast path's buffers: they must not leak in
+    for step in range(steps):  # a second step reuses the fast path's scratch arrays: they must not leak in
         y_fast, y_tb = fast_net.forward(x), textbook_net.forward(x)
         assert_close(y_fast, y_tb, f"step {step}: forward")
         if not backward:
@@ -50,8 +50,8 @@ def both_paths(make, x, workers=1, train=True, steps=1, backward=True):
         for i, (mine, theirs) in enumerate(zip(fast_net.layers, textbook_net.layers, strict=True)):
             for name, grad in theirs.grads.items():  # views of net.grads: with workers=2, the chunks' sum
                 assert_close(mine.grads[name], grad, f"step {step}: layer {i} dL/d{name}")
-        for name, value in textbook_net.state().items():
-            assert_close(fast_net.state()[name], value, f"step {step}: state {name}")
+        for name, value in textbook_net.buffers().items():
+            assert_close(fast_net.buffers()[name], value, f"step {step}: buffer {name}")
     return fast_net, textbook_net
 
 
@@ -104,7 +104,7 @@ def test_pooling(seed, pool, workers):
 @pytest.mark.parametrize("workers", [1, 2])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_attention(seed, workers):
-    """Random widths, heads, lengths; causal or not, with and without bias; two steps (buffers reused)."""
+    """Random widths, heads, lengths; causal or not, with and without bias; two steps (scratch arrays reused)."""
     r = np.random.default_rng(seed)
     heads = int(r.integers(1, 4))
     dim, causal, bias = heads * int(r.integers(1, 4)), bool(seed % 2), seed != 2

@@ -49,19 +49,19 @@ class TrainingDiverged(RuntimeError):
 class Callback(Configurable):
     """Base class: override the hooks you need; ``self.model`` is the Model being trained.
 
-    ``self.params`` holds ``epochs`` (the epoch to stop at), ``steps`` (batches per epoch),
+    ``self.fit_settings`` holds ``epochs`` (the epoch to stop at), ``steps`` (batches per epoch),
     ``samples`` (per epoch) and ``validation`` (whether ``val_*`` logs will come). Set
     ``self.model.stop_training = True`` to stop after this epoch.
     """
 
     model: Any = None
-    params: dict[str, Any] = {}
+    fit_settings: dict[str, Any] = {}
 
     def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params: dict[str, Any]) -> None:
-        self.params = params
+    def set_fit_settings(self, fit_settings: dict[str, Any]) -> None:
+        self.fit_settings = fit_settings
 
     def on_train_begin(self) -> None: ...
     def on_train_end(self) -> None: ...
@@ -74,13 +74,13 @@ class Callback(Configurable):
 class CallbackList:
     """Calls each hook on every callback that overrides it, in order."""
 
-    def __init__(self, callbacks: Iterable[Callback], model: Any, params: dict[str, Any]) -> None:
+    def __init__(self, callbacks: Iterable[Callback], model: Any, fit_settings: dict[str, Any]) -> None:
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
             if not isinstance(cb, Callback):
                 raise TypeError(f"fit: callbacks must be tinynn Callback objects, got {cb!r}")
             cb.set_model(model)
-            cb.set_params(params)
+            cb.set_fit_settings(fit_settings)
         # Per-batch hooks are looked up once: a no-op hook costs nothing per batch.
         self._batch_end = [cb.on_batch_end for cb in self.callbacks if _overrides(cb, "on_batch_end")]
 
@@ -137,9 +137,9 @@ class _Best:
         return False
 
 
-def _check_logged(params: dict[str, Any], keys: list[str], who: str, where: str) -> None:
+def _check_logged(fit_settings: dict[str, Any], keys: list[str], who: str, where: str) -> None:
     """Before the first epoch: refuse ``val_*`` keys when ``fit`` has no validation data (no epoch will log them)."""
-    missing = [k for k in keys if k.startswith("val_")] if params.get("validation") is False else []
+    missing = [k for k in keys if k.startswith("val_")] if fit_settings.get("validation") is False else []
     if missing:
         raise ValueError(f"{who}: {', '.join(missing)} (in {where}) is logged only with validation data; "
                          "pass validation_data to fit")
@@ -166,12 +166,12 @@ class TerminateOnNaN(Callback):
 
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None:
         if not math.isfinite(logs["loss"]):
-            raise diverged(self.epoch, step, self.params["steps"], f"the loss ({logs['loss']})")
+            raise diverged(self.epoch, step, self.fit_settings["steps"], f"the loss ({logs['loss']})")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if not np.isfinite(self.model.net.params).all():
             self.model.epoch = epoch  # this epoch did not complete
-            raise diverged(epoch, self.params["steps"], self.params["steps"], "the parameters")
+            raise diverged(epoch, self.fit_settings["steps"], self.fit_settings["steps"], "the parameters")
 
 
 def diverged(epoch: int, step: int, steps: int, what: str) -> TrainingDiverged:
@@ -194,8 +194,9 @@ class ProgressBar(Callback):
         if self.verbose == 1:
             from tqdm import tqdm
 
+            settings = self.fit_settings
             self.bar = tqdm(
-                total=self.params["samples"], desc=f"Epoch {epoch + 1}/{self.params['epochs']}", unit="sample",
+                total=settings["samples"], desc=f"Epoch {epoch + 1}/{settings['epochs']}", unit="sample",
                 unit_scale=True, leave=False, file=sys.stderr, mininterval=0.5, dynamic_ncols=True,
             )  # fmt: skip
             self.seen, self.total = 0, 0.0
@@ -213,7 +214,7 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
         if self.verbose >= 1:
-            print(summary(epoch, self.params["epochs"], logs), flush=True)
+            print(summary(epoch, self.fit_settings["epochs"], logs), flush=True)
 
     def on_train_end(self) -> None:
         if self.bar is not None:  # an exception ended the epoch early
@@ -299,7 +300,7 @@ class ModelCheckpoint(Callback):
         except ValueError as e:
             raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} is not a format string ({e})") from None
         used = {re.split(r"[.\[]", name)[0] for name in fields} | ({self.monitor} if self.save_best_only else set())
-        _check_logged(self.params, sorted(used), "ModelCheckpoint", f"filepath {self.filepath!r} or monitor")
+        _check_logged(self.fit_settings, sorted(used), "ModelCheckpoint", f"filepath {self.filepath!r} or monitor")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float]) -> None:
         if self.save_best_only:
@@ -337,7 +338,7 @@ class EarlyStopping(Callback):
         _better(mode, monitor)  # a bad mode is refused here, not at the first epoch
 
     def on_train_begin(self) -> None:
-        _check_logged(self.params, [self.monitor], "EarlyStopping", "monitor")
+        _check_logged(self.fit_settings, [self.monitor], "EarlyStopping", "monitor")
         self._best = _Best(self.monitor, self.mode, self.min_delta)
         self.wait, self.best_epoch, self.stopped_epoch = 0, None, None
         self.best_weights: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
@@ -347,7 +348,7 @@ class EarlyStopping(Callback):
             self.wait, self.best_epoch = 0, epoch
             if self.restore_best_weights:
                 net = self.model.net
-                self.best_weights = (net.params.copy(), {k: v.copy() for k, v in net.state().items()})
+                self.best_weights = (net.params.copy(), {k: v.copy() for k, v in net.buffers().items()})
             return
         self.wait += 1
         if self.wait >= self.patience:  # as Keras: patience=0 stops at the first epoch without improvement
@@ -356,9 +357,9 @@ class EarlyStopping(Callback):
 
     def on_train_end(self) -> None:
         if self.best_weights is not None:
-            params, state = self.best_weights
+            params, buffers = self.best_weights
             self.model.net.params[...] = params
-            self.model.net.load_state(state)
+            self.model.net.load_buffers(buffers)
 
     def get_config(self) -> dict[str, Any]:
         return {"monitor": self.monitor, "min_delta": self.min_delta, "patience": self.patience,

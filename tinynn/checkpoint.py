@@ -1,14 +1,14 @@
-"""Checkpoints: a whole training state in ONE ``.npz`` file, written atomically, read without pickle.
+"""Checkpoints: everything a run needs to resume, in ONE ``.npz`` file, written atomically, read without pickle.
 
 This module knows nets, losses, optimizers and schedulers, never ``Model``: it writes and reads a
 :class:`Checkpoint`, a plain record of the pieces (``Model.save``/``Model.load`` build it).
 
 Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is text)::
 
-    tinynn_format     "tinynn-checkpoint-4"          marker + version, checked first
+    tinynn_format     "tinynn-checkpoint-5"          marker + version, checked first
     net_config        JSON of Net.get_config()        the architecture (blocks nest their layers)
     params            the net's flat parameter vector
-    net_state/<name>  Net.state() arrays, named by path ("1.BatchNorm1d.running_var")
+    net_buffers/<name> Net.buffers() arrays, named by path ("1.BatchNorm1d.running_var")
     loss_config       JSON {"type": ..., "config": Loss.get_config()}
     optim_config      JSON {"type": ..., "config": Optimizer.get_config(), "decay_mask": bool}
                       (config null: an optimizer without get_config, to be passed to load)
@@ -16,7 +16,7 @@ Layout (every entry a plain numpy array; text is a 0-d unicode array, "JSON" is 
     optim_decay_mask  the optimizer's decay_mask             (present exactly when "decay_mask" is true)
     sched_config      JSON {"type": ..., "config": LRScheduler.get_config()}, or null: no scheduler
     sched_state/<key> LRScheduler.state_dict()                               (only with a scheduler)
-    training          JSON {"epoch": int, "scheduler_step": "epoch"|"batch",
+    training          JSON {"epoch": int, "scheduler_interval": "epoch"|"batch",
                             "gradient_clip": float|null, "history": History.to_dict(),
                             "run_id": str (only when the model belongs to a run of tinynn train)}
     rng_state         JSON of tinynn.rng.get_state()
@@ -28,8 +28,9 @@ built) is checked against ``params`` before anything is allocated; every value p
 of the constructor that made it. Every problem is a ``ValueError`` naming the file and what is wrong.
 
 Every ``type`` names a class in the registry of its kind (:mod:`tinynn.registry`): a custom
-layer, loss, optimizer or scheduler loads once it is registered. Format 3 (flat nets, state named
-``"1.running_var"``) is still read: its state names are given their layer's type.
+layer, loss, optimizer or scheduler loads once it is registered. Formats 4 and 3 are still read:
+they keep the buffers under ``net_state/`` and the interval as ``"scheduler_step"``, and format 3
+(flat nets) names buffers by layer index only (``"1.running_var"``): they are given their layer's type.
 """
 
 from __future__ import annotations
@@ -50,13 +51,24 @@ from .optim import lr_scheduler
 from .optim.lr_scheduler import check_interval
 from .zipio import FileError, NpzReader, json_entry, number_entries, text_entry, write_npz
 
-FORMAT = "tinynn-checkpoint-4"
-_OLD_FORMAT = "tinynn-checkpoint-3"  # net_state/<i>.<name>: read, renamed to <i>.<Type>.<name>
+FORMAT = "tinynn-checkpoint-5"
+_VERSIONS = {FORMAT: 5, "tinynn-checkpoint-4": 4, "tinynn-checkpoint-3": 3}  # the formats read
 _REQUIRED = ("tinynn_format", "net_config", "loss_config", "optim_config", "sched_config", "training", "rng_state",
              "params")  # fmt: skip
-_GROUPS = ("net_state/", "optim_state/", "sched_state/")
-_TRAINING = {"epoch", "scheduler_step", "gradient_clip", "history"}
+_GROUPS = ("optim_state/", "sched_state/")
+_BUFFERS = ("net_buffers/", "net_state/")  # the net's buffers: one of them, by format (_buffers_group)
+_TRAINING = ("epoch", "gradient_clip", "history")  # and the interval, by format (_interval_key)
 _SCALAR = 64  # bytes of a number entry
+
+
+def _buffers_group(version: int) -> str:
+    """Where a file of format ``version`` keeps the net's buffers (formats 3 and 4: ``net_state/``)."""
+    return "net_buffers/" if version >= 5 else "net_state/"
+
+
+def _interval_key(version: int) -> str:
+    """The training record's key for the scheduler's interval (formats 3 and 4: ``"scheduler_step"``)."""
+    return "scheduler_interval" if version >= 5 else "scheduler_step"
 
 
 @dataclass
@@ -68,7 +80,7 @@ class Checkpoint:
     optimizer: Any
     scheduler: Any = None
     epoch: int = 0  # epochs completed
-    scheduler_step: str = "epoch"
+    scheduler_interval: str = "epoch"
     gradient_clip: float | None = None
     history: History = field(default_factory=History)
     rng_state: dict | None = None  # tinynn.rng.get_state() when saved; restoring it is the caller's choice
@@ -82,7 +94,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     has_mask = getattr(opt, "decay_mask", None) is not None
     training = {
         "epoch": int(ckpt.epoch),
-        "scheduler_step": ckpt.scheduler_step,
+        "scheduler_interval": ckpt.scheduler_interval,
         "gradient_clip": ckpt.gradient_clip,
         "history": ckpt.history.to_dict(),
         **({} if ckpt.run_id is None else {"run_id": ckpt.run_id}),
@@ -98,7 +110,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
                                                                "config": sched.get_config()}),
         "training": json_entry(training),
         "rng_state": json_entry(ckpt.rng_state if ckpt.rng_state is not None else rng.get_state()),
-        **{f"net_state/{k}": v for k, v in net.state().items()},
+        **{f"net_buffers/{k}": v for k, v in net.buffers().items()},
     }  # fmt: skip
     if callable(getattr(opt, "state_dict", None)):
         entries.update(number_entries("optim_state/", opt.state_dict(), "optimizer"))
@@ -119,66 +131,69 @@ def load_checkpoint(path: str | os.PathLike, optimizer: Any = None) -> Checkpoin
     """
     try:
         r = NpzReader(Path(path), "checkpoint")
-        marker = r.check_layout("tinynn_format", (FORMAT, _OLD_FORMAT), _REQUIRED, ("optim_decay_mask",), _GROUPS)
+        marker = r.check_layout("tinynn_format", tuple(_VERSIONS), _REQUIRED, ("optim_decay_mask",),
+                                (*_GROUPS, *_BUFFERS))  # fmt: skip
         with r:
-            return _load(r, marker == _OLD_FORMAT, optimizer)
+            return _load(r, _VERSIONS[marker], optimizer)
     except FileError as e:
         raise ValueError(str(e)) from None
 
 
-def _load(r: NpzReader, old_format: bool, optimizer: Any) -> Checkpoint:
-    net = _net(r, old_format)
+def _load(r: NpzReader, version: int, optimizer: Any) -> Checkpoint:
+    if other := [k for k in r.names if k.startswith(_BUFFERS) and not k.startswith(_buffers_group(version))]:
+        raise r.error(f"unknown entries {other[:5]} (refused unread)")  # another format's name for the buffers
+    net = _net(r, version)
     with r.reading("loss in 'loss_config'"):
         name, config, _ = r.typed("loss_config")
         loss = losses.from_config({"type": name, "config": config})
-    epoch, scheduler_step, clip, history, run_id = _training(r)
+    epoch, interval, clip, history, run_id = _training(r, version)
     given = optimizer is not None
     optimizer = _optimizer(r, optimizer, net)
-    scheduler = _scheduler(r, optimizer, scheduler_step, set_lr=not given)
-    state = r.json("rng_state")
+    scheduler = _scheduler(r, optimizer, interval, set_lr=not given)
+    rng_state = r.json("rng_state")
     with r.reading("'rng_state'"):
-        rng.check_state(state)
-    return Checkpoint(net, loss, optimizer, scheduler, epoch, scheduler_step, clip, history, state, run_id)
+        rng.check_state(rng_state)
+    return Checkpoint(net, loss, optimizer, scheduler, epoch, interval, clip, history, rng_state, run_id)
 
 
-def _net(r: NpzReader, old_format: bool) -> Net:
+def _net(r: NpzReader, version: int) -> Net:
     """The net, its size checked against ``params`` before it is built."""
     config = r.json("net_config")
     with r.reading("architecture in 'net_config'"):
         named, dtype = Net.config_params(config)
     params = r.exact_array("params", (sum(math.prod(shape) for _, shape in named),), dtype, "the architecture needs")
-    state = rng.get_state()
+    rng_state = rng.get_state()
     try:
         with r.reading("architecture in 'net_config'"):
             net = Net.from_config(config)
     finally:
-        rng.set_state(state)
+        rng.set_state(rng_state)
     if net.named_params() != named:  # a layer's param_shapes disagrees with what it builds: its bug
         raise r.error(f"the layers built {net.named_params()}, but their param_shapes said {named}")
     net.params[...] = params
-    own = net.state()
-    rename = (lambda n: _v3_state_name(n, net)) if old_format else (lambda n: n)
-    names = {rename(k.removeprefix("net_state/")) for k in r.names if k.startswith("net_state/")}
+    own, group = net.buffers(), _buffers_group(version)
+    rename = (lambda n: _v3_buffer_name(n, net)) if version == 3 else (lambda n: n)
+    names = {rename(k.removeprefix(group)) for k in r.names if k.startswith(group)}
     if names != set(own):
-        raise r.error(f"layer state does not match the net: expected {sorted(own)}, got {sorted(names)}")
-    with r.reading("layer state"):
-        state = r.group("net_state/", max_bytes=max((a.nbytes for a in own.values()), default=0))
-        net.load_state({rename(k): v for k, v in state.items()})
+        raise r.error(f"layer buffers do not match the net: expected {sorted(own)}, got {sorted(names)}")
+    with r.reading("layer buffers"):
+        buffers = r.group(group, max_bytes=max((a.nbytes for a in own.values()), default=0))
+        net.load_buffers({rename(k): v for k, v in buffers.items()})
     return net
 
 
-def _v3_state_name(name: str, net: Net) -> str:
-    """Format 3's ``"1.running_var"`` as format 4 names it, ``"1.BatchNorm1d.running_var"`` (its nets are flat)."""
+def _v3_buffer_name(name: str, net: Net) -> str:
+    """Format 3's ``"1.running_var"`` as later formats name it, ``"1.BatchNorm1d.running_var"`` (its nets are flat)."""
     i, _, rest = name.partition(".")
     if not (i.isdigit() and int(i) < len(net.layers)):
-        return name  # not a state name of this net: refused by the name check
+        return name  # not a buffer name of this net: refused by the name check
     return f"{i}.{type(net.layers[int(i)]).__name__}.{rest}"
 
 
-def _training(r: NpzReader) -> tuple[int, str, float | None, History, str | None]:
-    training = r.json("training")
-    if set(training) - {"run_id"} != _TRAINING:
-        raise r.error(f"entry 'training' should have exactly the keys {sorted(_TRAINING)} (and 'run_id'), "
+def _training(r: NpzReader, version: int) -> tuple[int, str, float | None, History, str | None]:
+    training, key = r.json("training"), _interval_key(version)
+    if set(training) - {"run_id"} != {*_TRAINING, key}:
+        raise r.error(f"entry 'training' should have exactly the keys {sorted({*_TRAINING, key})} (and 'run_id'), "
                       f"got {sorted(training)}")  # fmt: skip
     run_id = training.get("run_id")
     if run_id is not None and not (isinstance(run_id, str) and 0 < len(run_id) <= 64):
@@ -186,10 +201,10 @@ def _training(r: NpzReader) -> tuple[int, str, float | None, History, str | None
     clip = training["gradient_clip"]
     with r.reading("'training' entry"):
         epoch = check_int(training["epoch"], "epoch", 0)
-        scheduler_step = check_interval(training["scheduler_step"], "scheduler_step", "training")
+        interval = check_interval(training[key], key, "training")
         clip = None if clip is None else check_positive(clip, "gradient_clip (or null)")
         history = History.from_dict(training["history"])
-    return epoch, scheduler_step, clip, history, run_id
+    return epoch, interval, clip, history, run_id
 
 
 def _optimizer(r: NpzReader, given: Any, net: Net) -> Any:
@@ -239,7 +254,7 @@ def _load_optim_state(r: NpzReader, opt: Any, state: dict[str, Any], net: Net) -
         opt.load_state_dict(state)
 
 
-def _scheduler(r: NpzReader, optimizer: Any, scheduler_step: str, set_lr: bool) -> Any:
+def _scheduler(r: NpzReader, optimizer: Any, interval: str, set_lr: bool) -> Any:
     value = r.json("sched_config", kinds=(dict, type(None)))
     state = r.group("sched_state/", max_bytes=_SCALAR)
     if value is None:
@@ -259,7 +274,7 @@ def _scheduler(r: NpzReader, optimizer: Any, scheduler_step: str, set_lr: bool) 
             raise ValueError(f"expected a JSON object, got {type(config).__name__}")
         sched = cls.from_config(config, optimizer)
         sched.load_state_dict(state, set_lr=set_lr)
-        check_interval(scheduler_step, "scheduler_step", "training", scheduler=sched)  # a plateau steps per epoch
+        check_interval(interval, "scheduler_interval", "training", scheduler=sched)  # a plateau steps per epoch
     if not set_lr:
         optimizer.lr = lr  # building the scheduler applied its first lr: undo it
     return sched

@@ -39,7 +39,7 @@ def check_float(
     value: Any, name: str, minimum: float | None = None, maximum: float | None = None, where: str = "",
     *, min_open: bool = False, max_open: bool = False,
 ) -> float:  # fmt: skip
-    """``value`` as a finite ``float`` if it is a real number (int, float or numpy's; not a bool) in the interval.
+    """``value`` as a finite ``float`` if it is a real number (int, float or numpy's; not a bool) within its bounds.
 
     ``minimum``/``maximum`` bound it (None: no bound), excluded with ``min_open``/``max_open``. A value
     of another type is a TypeError (``SGD: lr must be a number, got '0.1' (str)``); NaN, an infinity or

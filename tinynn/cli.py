@@ -191,13 +191,13 @@ class MnistRun(run.Run):
         sched, steps = tn.optim.lr_scheduler, args.epochs * -(-n_train // args.batch_size)
         if args.scheduler == "cosine":
             model.scheduler = sched.CosineAnnealingLR(optimizer, T_max=steps)
-            model.scheduler_step = "batch"
+            model.scheduler_interval = "batch"
         elif args.scheduler == "warmup-cosine":  # linear warmup over the first tenth of the batches
             warm = max(1, steps // 10)
             warmup = sched.LinearLR(optimizer, start_factor=0.01, total_iters=warm)
             cosine = sched.CosineAnnealingLR(optimizer, T_max=max(1, steps - warm))
             model.scheduler = sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warm])
-            model.scheduler_step = "batch"
+            model.scheduler_interval = "batch"
         elif args.scheduler == "step":
             milestones = sorted({max(1, args.epochs // 2), max(1, 3 * args.epochs // 4)})
             model.scheduler = sched.MultiStepLR(optimizer, milestones, gamma=0.1)

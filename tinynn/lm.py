@@ -199,9 +199,9 @@ class NamesRun(Run):
             net = build_net(args)
         except (ValueError, MemoryError, ImportError) as e:
             self.parser.error(f"cannot build --model {args.model}: {e}")
-        optimizer, scheduler, step_unit = _optimizer_and_scheduler(args, args.epochs * -(-n_train // args.batch_size))
+        optimizer, scheduler, interval = _optimizer_and_scheduler(args, args.epochs * -(-n_train // args.batch_size))
         model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), optimizer, gradient_clip=args.gradient_clip)
-        model.scheduler, model.scheduler_step = scheduler, step_unit
+        model.scheduler, model.scheduler_interval = scheduler, interval
         return model
 
     def intro(self, n_train: int) -> str:

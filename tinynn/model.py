@@ -54,9 +54,9 @@ class Model:
             gradient_clip = check_positive(gradient_clip, "gradient_clip (or None)", "Model")
         self.net, self.loss, self.optimizer = net, loss, optimizer
         self.gradient_clip = gradient_clip
-        # Training state carried by save/load so a run can resume where it stopped.
+        # Carried by save/load with the net and optimizer, so a run can resume where it stopped.
         self.scheduler: Any = None
-        self.scheduler_step = "epoch"
+        self.scheduler_interval = "epoch"
         self.epoch = 0  # epochs completed (as numbered by fit: the next fit may pass initial_epoch=model.epoch)
         self.history = History()  # every epoch trained so far: fit appends, save/load carry it
         self.stop_training = False  # a callback sets it to end fit after the current epoch
@@ -139,7 +139,7 @@ class Model:
         batch_size: int = 128,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None,
         scheduler: Any = None,
-        scheduler_step: str | None = None,
+        scheduler_interval: str | None = None,
         verbose: int = 1,
         initial_epoch: int = 0,
         shuffle: bool = True,
@@ -162,7 +162,7 @@ class Model:
         same generator, so a resumed run replays its draws too.
 
         ``scheduler`` (e.g. ``tn.optim.lr_scheduler.CosineAnnealingLR``) is stepped after every
-        epoch, or every batch with ``scheduler_step="batch"`` (None keeps the model's setting,
+        epoch, or every batch with ``scheduler_interval="batch"`` (None keeps the model's setting,
         "epoch" unless changed); it is kept on the model (``model.scheduler``) so ``save``/``load``
         carry it, and ``None`` keeps the model's current one.
 
@@ -176,9 +176,9 @@ class Model:
         Raises :class:`TrainingDiverged` if the loss or the parameters become NaN/Inf.
         """
         batches = self._batches(x, y, epochs, batch_size, validation_data, initial_epoch, shuffle, drop_last, augment)
-        params = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size),
-                  "validation": validation_data is not None}
-        callbacks = self._callbacks(callbacks, scheduler, scheduler_step, checkpoint_path, verbose, params)
+        settings = {"epochs": epochs, "steps": len(batches), "samples": min(batches.n, len(batches) * batch_size),
+                    "validation": validation_data is not None}
+        callbacks = self._callbacks(callbacks, scheduler, scheduler_interval, checkpoint_path, verbose, settings)
         self.stop_training = False
         callbacks.on_train_begin()
         try:
@@ -234,30 +234,30 @@ class Model:
                 )
         return batches
 
-    def _callbacks(self, extra, scheduler, scheduler_step, checkpoint_path, verbose, params) -> CallbackList:  # noqa: ANN001
+    def _callbacks(self, extra, scheduler, interval, checkpoint_path, verbose, fit_settings) -> CallbackList:  # noqa: ANN001
         """The built-in callbacks, then the user's: the order in which every hook is called."""
         if scheduler is not None:
             if getattr(scheduler, "optimizer", self.optimizer) is not self.optimizer:
                 raise ValueError("fit: the scheduler drives a different optimizer than this model's")
             if not callable(getattr(scheduler, "step", None)):
                 raise TypeError(f"fit: scheduler must have a step() method, got {scheduler!r}")
-        if scheduler_step is not None:
-            check_interval(scheduler_step, "scheduler_step", "fit")
+        if interval is not None:
+            check_interval(interval, "scheduler_interval", "fit")
         if verbose not in (0, 1, 2):
             raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose!r}")
         built = [TerminateOnNaN(), RecordHistory(self.history)]
         if scheduler is not None or self.scheduler is not None:
-            sched, step = scheduler or self.scheduler, scheduler_step or self.scheduler_step
-            built.append(SchedulerCallback(sched, step))  # checked before the model changes
-            self.scheduler, self.scheduler_step = sched, step
-        elif scheduler_step is not None:
-            self.scheduler_step = scheduler_step
+            sched, interval = scheduler or self.scheduler, interval or self.scheduler_interval
+            built.append(SchedulerCallback(sched, interval))  # checked before the model changes
+            self.scheduler, self.scheduler_interval = sched, interval
+        elif interval is not None:
+            self.scheduler_interval = interval
         built += list(extra)
         if checkpoint_path is not None:
             built.append(ModelCheckpoint(checkpoint_path))
         if verbose:
             built.append(ProgressBar(verbose))
-        return CallbackList(built, self, params)
+        return CallbackList(built, self, fit_settings)
 
     # --- saving --------------------------------------------------------------------------
 
@@ -269,7 +269,7 @@ class Model:
         Format: :mod:`tinynn.checkpoint`.
         """
         record = Checkpoint(
-            self.net, self.loss, self.optimizer, self.scheduler, self.epoch, self.scheduler_step,
+            self.net, self.loss, self.optimizer, self.scheduler, self.epoch, self.scheduler_interval,
             self.gradient_clip, self.history, rng.get_state(), self.run_id,
         )  # fmt: skip
         return save_checkpoint(path, record)
@@ -298,7 +298,7 @@ class Model:
             model = cls(ckpt.net, ckpt.loss, ckpt.optimizer, gradient_clip=ckpt.gradient_clip)
         except (ValueError, TypeError) as e:
             raise ValueError(f"cannot load checkpoint {path}: {e}") from None
-        model.scheduler, model.scheduler_step = ckpt.scheduler, ckpt.scheduler_step
+        model.scheduler, model.scheduler_interval = ckpt.scheduler, ckpt.scheduler_interval
         model.epoch, model.history, model.run_id = ckpt.epoch, ckpt.history, ckpt.run_id
         if restore_rng:
             try:

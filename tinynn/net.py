@@ -79,8 +79,8 @@ class Net:
         self.grads = np.zeros(size, dtype=self.dtype)
         self._layout = bind_flat(layers, self.params, self.grads)
         for _, layer in self.named_layers():
-            for name, value in layer.state.items():
-                layer.state[name] = value.astype(self.dtype)
+            for name, value in layer.buffers.items():
+                layer.buffers[name] = value.astype(self.dtype)
             layer.free_scratch()
         for layer in layers:
             _owners[layer] = weakref.ref(self)
@@ -260,28 +260,28 @@ class Net:
             named += [(f"{i}.{c['type']}.{name}", shape) for name, shape in param_shapes(c).items()]
         return named, dtype
 
-    def state(self) -> dict[str, np.ndarray]:
-        """Every layer's ``state`` (saved, not trained: batch-norm running statistics), named as parameters
+    def buffers(self) -> dict[str, np.ndarray]:
+        """Every layer's ``buffers`` (saved, not trained: batch-norm running statistics), named as parameters
         are (``"1.BatchNorm1d.running_var"``)."""
-        return {f"{path}.{name}": arr for path, layer in self.named_layers() for name, arr in layer.state.items()}
+        return {f"{path}.{name}": arr for path, layer in self.named_layers() for name, arr in layer.buffers.items()}
 
-    def load_state(self, state: dict[str, np.ndarray]) -> None:
-        """Copy saved ``state()`` arrays in place, checked as parameters are: every name, shape and dtype
-        (the net's, no cast), finite values, and each layer's own rules (``Layer.check_state``)."""
-        own = self.state()
-        if set(own) != set(state):
-            raise ValueError(f"layer state does not match the net: expected {sorted(own)}, got {sorted(state)}")
-        for name, value in state.items():
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Copy saved ``buffers()`` arrays in place, checked as parameters are: every name, shape and dtype
+        (the net's, no cast), finite values, and each layer's own rules (``Layer.check_buffers``)."""
+        own = self.buffers()
+        if set(own) != set(buffers):
+            raise ValueError(f"layer buffers do not match the net: expected {sorted(own)}, got {sorted(buffers)}")
+        for name, value in buffers.items():
             if not isinstance(value, np.ndarray) or value.shape != own[name].shape or value.dtype != own[name].dtype:
                 got = f"{value.dtype} {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
-                raise ValueError(f"layer state {name}: expected a {own[name].dtype} array of shape "
+                raise ValueError(f"layer buffer {name}: expected a {own[name].dtype} array of shape "
                                  f"{own[name].shape}, got {got}")  # fmt: skip
             if not np.isfinite(value).all():
-                raise ValueError(f"layer state {name} holds NaN or Inf")
-        for path, layer in self.named_layers():  # names as state() gives them ("1.BatchNorm1d.running_var")
-            if layer.state:
-                layer.check_state({k: state[f"{path}.{k}"] for k in layer.state})
-        for name, value in state.items():
+                raise ValueError(f"layer buffer {name} holds NaN or Inf")
+        for path, layer in self.named_layers():  # names as buffers() gives them ("1.BatchNorm1d.running_var")
+            if layer.buffers:
+                layer.check_buffers({k: buffers[f"{path}.{k}"] for k in layer.buffers})
+        for name, value in buffers.items():
             own[name][...] = value
 
 

@@ -12,7 +12,7 @@ truly in parallel. ``Net(layers, workers=2)`` uses that twice per step:
                                                   then net.grads += grads_1   (= x.T @ g, the full sum)
 
    A replica is each layer's ``Layer.replica()``: a copy sharing the parameter arrays (so it needs
-   no syncing) with its own scratch buffers; ``bind_flat`` (the function that binds the net's)
+   no syncing) with its own scratch arrays; ``bind_flat`` (the function that binds the net's)
    binds its gradients into its own flat vector. While the chunks run, BLAS is
    set to one thread: each Python thread already has its core, and a two-thread GEMM started
    from both would fight over the same two cores.

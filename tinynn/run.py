@@ -180,11 +180,11 @@ class Run:
         if model.run_id != record.get("run_id"):
             raise CommandError(f"cannot resume: {path} belongs to another run (run id {model.run_id}, "
                                f"{RUN_FILE} says {record.get('run_id')})", code=2)
-        state = rng.get_state()
+        rng_state = rng.get_state()
         try:  # the model these options build, to compare with; the generator is left as the checkpoint set it
             want = describe(self.new_model(n_train))
         finally:
-            rng.set_state(state)
+            rng.set_state(rng_state)
         have = describe(model)
         differ = [k for k in want if json.dumps(want[k]) != json.dumps(have[k])]
         if differ:
@@ -194,10 +194,10 @@ class Run:
             raise CommandError(f"cannot resume: {path} holds {model.epoch} epochs, more than the run's "
                                f"{self.args.epochs}", code=2)
 
-    def save_status(self, state: str, epochs: int | None = None, **extra: Any) -> None:
-        """Rewrite ``run.json``: its fields, ``state``, the epochs done (the model's unless given) and ``extra``."""
+    def save_status(self, status: str, epochs: int | None = None, **extra: Any) -> None:
+        """Rewrite ``run.json``: its fields, ``status``, the epochs done (the model's unless given) and ``extra``."""
         done = self.model.epoch if epochs is None else epochs
-        write_json(self.out / RUN_FILE, {**self.fields, "status": state, "epochs_done": done, **extra})
+        write_json(self.out / RUN_FILE, {**self.fields, "status": status, "epochs_done": done, **extra})
 
     def saved_epochs(self) -> int:
         """Epochs in the checkpoint on disk, read back: a Ctrl-C inside a save may leave the previous one."""
@@ -213,8 +213,8 @@ class Run:
         try:
             model.fit(
                 x, y, epochs=args.epochs, batch_size=args.batch_size, validation_data=val, initial_epoch=model.epoch,
-                scheduler=model.scheduler, scheduler_step=model.scheduler_step, verbose=verbose, augment=augment,
-                callbacks=[callbacks.ModelCheckpoint(self.checkpoint)],  # atomic, after every epoch
+                scheduler=model.scheduler, scheduler_interval=model.scheduler_interval, verbose=verbose,
+                augment=augment, callbacks=[callbacks.ModelCheckpoint(self.checkpoint)],  # atomic, after every epoch
             )  # fmt: skip
         except (KeyboardInterrupt, TrainingDiverged, OSError) as e:
             self.fields["train_seconds"] += time.perf_counter() - start
@@ -354,7 +354,7 @@ def describe(model: Model) -> dict:
         "loss": type(model.loss).__name__,
         "optimizer": (type(opt).__name__, config),
         "lr": sched.base_lr if sched is not None else getattr(opt, "lr", None),
-        "scheduler": None if sched is None else (type(sched).__name__, sched.get_config(), model.scheduler_step),
+        "scheduler": None if sched is None else (type(sched).__name__, sched.get_config(), model.scheduler_interval),
         "gradient_clip": model.gradient_clip,
     }
 

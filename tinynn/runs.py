@@ -89,8 +89,8 @@ def float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], flo
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
         if not math.isfinite(value) or value < lo or value > hi or (lo_open and value == lo):
-            interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-            raise argparse.ArgumentTypeError(f"must be in {interval}, got {text}")
+            bounds = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+            raise argparse.ArgumentTypeError(f"must be in {bounds}, got {text}")
         return value
 
     return parse

@@ -78,7 +78,7 @@ def lenet5(workers: int | None = None) -> Net:
 
 
 def lstm(hidden_size: int = 128, workers: int | None = None) -> Net:
-    """Each image read as 28 time steps of 28 pixels (one row per step): LSTM -> last state -> Dense 10.
+    """Each image read as 28 time steps of 28 pixels (one row per step): LSTM -> last hidden state -> Dense 10.
 
     ``workers`` as ``Net``'s: by default the net decides, and on two or more cores splits each
     batch over two threads (docs/benchmarks.md).
@@ -165,12 +165,12 @@ def _names_recurrent(cell: type, embed: int, hidden: int) -> Net:
 
 
 def names_lstm(embed: int = 32, hidden: int = 128) -> Net:
-    """Embedding -> LSTM (the state after every character, (N, T, H)) -> logits at every position."""
+    """Embedding -> LSTM (the hidden state after every character, (N, T, H)) -> logits at every position."""
     return _names_recurrent(LSTM, embed, hidden)
 
 
 def names_gru(embed: int = 32, hidden: int = 128) -> Net:
-    """Embedding -> GRU (the state after every character, (N, T, H)) -> logits at every position."""
+    """Embedding -> GRU (the hidden state after every character, (N, T, H)) -> logits at every position."""
     return _names_recurrent(GRU, embed, hidden)
 
 

@@ -6,7 +6,7 @@ Run with torch installed (a dev-time oracle only; the tests never import torch):
 
 One file per layer kind: rnn_tanh, rnn_relu, rnn_lstm, rnn_gru. Each holds, in float64, for
 ``batch=3, time=7, input_size=4, hidden=5`` and both output modes (key prefix ``last_`` for the
-last step's state, ``seq_`` for every step's):
+last step's hidden state, ``seq_`` for every step's):
 
   x (3, 7, 4)          the input (batch_first)
   w_x, w_h, b_x, b_h   torch's parameters in tinynn's layout: weight_ih.T, weight_hh.T, bias_ih, bias_hh

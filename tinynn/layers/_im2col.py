@@ -2,7 +2,7 @@
 
 Inside these layers images are laid out (C, H, W, N) -- *batch innermost* -- while the public
 layout stays NCHW: a layer returns ``buf.transpose(3, 0, 1, 2)``, an (N, C, H, W) view of a
-(C, H, W, N) buffer, and the next conv or pool layer gets its (C, H, W, N) buffer back with a
+(C, H, W, N) array, and the next conv or pool layer gets its (C, H, W, N) array back with a
 free ``x.transpose(1, 2, 3, 0)``. Why: every window copy in im2col and every scatter-add in
 col2im then moves whole contiguous runs of N numbers, which measured 4.5x faster for col2im
 than the NCHW loop on this project's LeNet.

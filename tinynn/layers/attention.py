@@ -41,7 +41,7 @@ class MultiHeadAttention(Layer):
 
     The optimised version of :func:`tinynn.textbook.attention.multi_head_attention` (heads as strided
     views, batched products over (N, H), the softmax in place over a keys-first layout, scratch
-    buffers); ``fast=False`` runs that function instead.
+    arrays); ``fast=False`` runs that function instead.
     """
 
     cache = ("_x", "_qkv", "_st", "_a")

@@ -4,7 +4,7 @@ A layer with trainable tensors keeps them in ``layer.params`` (name -> array) an
 their gradients into ``layer.grads`` during ``backward``. Once the layer joins a
 :class:`tinynn.Net`, both dicts hold views into the net's one flat parameter and gradient
 vector, so an optimizer updates every layer at once. Arrays that are saved but not trained
-(batch norm's running statistics) are its ``state``.
+(batch norm's running statistics) are its ``buffers``.
 
 Speed notes that shape the code:
 
@@ -42,7 +42,7 @@ class Layer(Configurable):
 
     ``param_shapes(config)`` (a classmethod): the shape of every parameter a layer built from
     ``config`` would have, computed WITHOUT building it, so that loading a checkpoint can check
-    the stored arrays before allocating anything. A layer whose parameter (or state) sizes come
+    the stored arrays before allocating anything. A layer whose parameter (or buffer) sizes come
     from its config (Dense, BatchNorm1d, convolutions, recurrent layers) MUST override it,
     validating the sizes with ``check_int`` as its constructor does; the default builds the layer,
     which is right only for layers whose constructor allocates nothing sized by the config
@@ -52,7 +52,7 @@ class Layer(Configurable):
     layer keeps its children in a list and returns it from ``sublayers()``; that is the whole
     protocol. Everything that visits layers goes through it (:func:`named_layers`): ``Net``
     binds every parameter of every layer at any depth into its flat vectors, sets the
-    ``training`` flag (and any other per-layer flag) on each, names parameters and state by
+    ``training`` flag (and any other per-layer flag) on each, names parameters and buffers by
     their path, and makes ``workers`` replicas (``replica``). A composite's own ``forward`` and
     ``backward`` call its children's; it sets each child's ``input_grad`` before calling its
     ``backward`` (see :class:`tinynn.layers.Sequential`). Its ``get_config`` nests its children's
@@ -77,7 +77,7 @@ class Layer(Configurable):
     def __init__(self) -> None:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.state: dict[str, np.ndarray] = {}  # saved but not trained (batch norm's running statistics)
+        self.buffers: dict[str, np.ndarray] = {}  # saved but not trained (batch norm's running statistics)
         self.training = True
         # Net switches this off for its first layer: nobody needs dL/d(input images).
         self.input_grad = True
@@ -85,8 +85,8 @@ class Layer(Configurable):
         for name in self.cache:
             setattr(self, name, None)
 
-    def check_state(self, state: dict[str, np.ndarray]) -> None:
-        """Raise ValueError if loaded ``state`` breaks this layer's rules (the net checks dtype, shape, finiteness)."""
+    def check_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Raise ValueError if loaded ``buffers`` break this layer's rules (the net checks dtype, shape, finiteness)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -223,7 +223,7 @@ def named_layers(layers: Sequence[Layer], prefix: str = "") -> Iterator[tuple[st
     """Every layer of a layer list and, depth first, of their ``sublayers()``, with its path.
 
     The path of item ``i`` is ``"<prefix><i>.<Type>"``; a sub-layer's path continues its parent's:
-    ``"2.Residual.0.Dense"``. Parameters and state are named ``"<path>.<name>"``.
+    ``"2.Residual.0.Dense"``. Parameters and buffers are named ``"<path>.<name>"``.
     """
     for i, layer in enumerate(layers):
         path = f"{prefix}{i}.{type(layer).__name__}"

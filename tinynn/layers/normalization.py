@@ -45,7 +45,7 @@ class BatchNorm1d(Layer):
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), float(momentum)
         self.params = {"gamma": np.ones(num_features, np.float32), "beta": np.zeros(num_features, np.float32)}
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
-        self.state = {
+        self.buffers = {
             "running_mean": np.zeros(num_features, np.float32),
             "running_var": np.ones(num_features, np.float32),
         }
@@ -53,7 +53,7 @@ class BatchNorm1d(Layer):
     @classmethod
     def param_shapes(cls, config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
         n = check_int(config.get("num_features"), "num_features", where="BatchNorm1d")
-        return {"gamma": (n,), "beta": (n,)}  # the running statistics (state) have the same size
+        return {"gamma": (n,), "beta": (n,)}  # the running statistics (buffers) have the same size
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.expect_2d(x, self.num_features)
@@ -68,15 +68,15 @@ class BatchNorm1d(Layer):
 
     def _textbook_normalize(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
         """``_normalize`` by the textbook functions; the running statistics are updated in place."""
-        p, st = self.params, self.state
+        p, b = self.params, self.buffers
         if x.dtype != p["gamma"].dtype:
             x = x.astype(p["gamma"].dtype)
         if not self.training:
-            return textbook.batch_norm_eval(x, p["gamma"], p["beta"], st["running_mean"], st["running_var"], self.eps)
+            return textbook.batch_norm_eval(x, p["gamma"], p["beta"], b["running_mean"], b["running_var"], self.eps)
         if x.shape[0] < 2:
             raise ValueError(f"{self!r} needs more than 1 sample per batch in training, got {x.shape}")
-        y, cache, st["running_mean"][...], st["running_var"][...] = textbook.batch_norm(
-            x, p["gamma"], p["beta"], st["running_mean"], st["running_var"], self.momentum, self.eps
+        y, cache, b["running_mean"][...], b["running_var"][...] = textbook.batch_norm(
+            x, p["gamma"], p["beta"], b["running_mean"], b["running_var"], self.momentum, self.eps
         )
         return y, cache
 
@@ -100,14 +100,14 @@ class BatchNorm1d(Layer):
             np.subtract(x, mean, out=xhat)
             var = np.einsum("ij,ij->j", xhat, xhat) / n  # biased batch variance, no (N, C) temp
             m = self.momentum
-            rm, rv = self.state["running_mean"], self.state["running_var"]
+            rm, rv = self.buffers["running_mean"], self.buffers["running_var"]
             rm *= 1 - m
             rm += m * mean
             rv *= 1 - m
             rv += (m * n / (n - 1)) * var
         else:
-            var = self.state["running_var"]
-            np.subtract(x, self.state["running_mean"], out=xhat)
+            var = self.buffers["running_var"]
+            np.subtract(x, self.buffers["running_mean"], out=xhat)
         self._inv_std = 1.0 / np.sqrt(var + self.eps)
         xhat *= self._inv_std
         out = self.scratch_array("out", x.shape, x.dtype)
@@ -131,8 +131,8 @@ class BatchNorm1d(Layer):
         dx *= gamma * inv_std
         return dx
 
-    def check_state(self, state: dict[str, np.ndarray]) -> None:
-        if (state["running_var"] < 0).any():
+    def check_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        if (buffers["running_var"] < 0).any():
             raise ValueError(f"{type(self).__name__}: running_var holds negative variances")
 
     def get_config(self) -> dict[str, Any]:
@@ -187,7 +187,7 @@ class LayerNorm(Layer):
     means taken over features instead of the batch), ``dL/dweight = sum(dL/dy * xhat)``,
     ``dL/dbias = sum(dL/dy)`` over the leading axes. Math: :func:`tinynn.textbook.attention.layer_norm`.
 
-    The optimised version of that function (scratch buffers, row means as BLAS products);
+    The optimised version of that function (scratch arrays, row means as BLAS products);
     ``fast=False`` runs it instead.
     """
 

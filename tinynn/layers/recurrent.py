@@ -1,8 +1,8 @@
 """Recurrent layers: RNN, LSTM and GRU, trained by backpropagation through time.
 
 Input ``(batch, time, features)`` (torch's ``batch_first=True``); output ``(batch, hidden)``, the
-last step's state, or ``(batch, time, hidden)`` with ``return_sequences=True`` so layers stack. The
-initial state is zero. The math is exactly torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
+last step's hidden state, or ``(batch, time, hidden)`` with ``return_sequences=True`` so layers stack.
+The initial hidden state is zero. The math is exactly torch's ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``.
 
 Parameters, in the Dense convention (``x @ w``), for ``G`` gates (RNN 1, LSTM 4, GRU 3)::
 
@@ -17,7 +17,7 @@ Each layer is the optimised version of its functions in :mod:`tinynn.textbook.re
 
 Speed: the four parameters are stored one after another, so together they are one matrix
 ``W = [w_x; w_h; b_x; b_h]`` of shape ``(input_size + hidden + 2, G*hidden)``. RNN and LSTM keep the
-step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major buffer ``Z`` and make each step's
+step inputs as rows ``z_t = [x_t, h_{t-1}, 1, 1]`` of a time-major array ``Z`` and make each step's
 pre-activations with ONE matrix product ``z_t @ W``; backward then gets every parameter gradient
 from ONE product ``Z.T @ dA`` over all steps, and ``dL/dx`` from one product ``dA @ w_x.T``.
 
@@ -150,7 +150,7 @@ class _Recurrent(Layer):
         y[:, -1] = h_last
         return y
 
-    def _input_grad(self, da: np.ndarray, w_x: np.ndarray) -> np.ndarray | None:
+    def _dx(self, da: np.ndarray, w_x: np.ndarray) -> np.ndarray | None:
         """dL/dx = dA @ w_x.T for all steps in one product, back to (batch, time, features)."""
         if not self.input_grad:
             return None
@@ -171,7 +171,7 @@ class _Recurrent(Layer):
         caches, hs_shape = self._textbook_cache(grad)
         if self.return_sequences:
             dhs = grad
-        else:  # only the last step's state is the output
+        else:  # only the last step's hidden state is the output
             dhs = np.zeros(hs_shape, dtype=grad.dtype)
             dhs[:, -1] = grad
         dx, *dparams = self._textbook_fn_backward(dhs, caches)
@@ -274,7 +274,7 @@ class RNN(_Recurrent):
                 if self.return_sequences:
                     dh += grad[:, s - 1]
         self._store_grad(lambda out: np.matmul(z.reshape(t * n, -1).T, da.reshape(t * n, h), out=out))
-        return self._input_grad(da, self.params["w_x"])
+        return self._dx(da, self.params["w_x"])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "nonlinearity": self.nonlinearity}
@@ -410,7 +410,7 @@ class LSTM(_Recurrent):
                 if self.return_sequences:
                     dh += grad[:, s - 1]
         self._store_grad(lambda out: np.matmul(z.reshape(t * n, -1).T, da.reshape(t * n, gh), out=out))
-        return self._input_grad(da, self.params["w_x"])
+        return self._dx(da, self.params["w_x"])
 
 
 @register_layer
@@ -514,4 +514,4 @@ class GRU(_Recurrent):
         np.matmul(flat(hs[:-1]).T, flat(dgh), out=self.grads["w_h"])
         np.sum(flat(dgx), axis=0, out=self.grads["b_x"])
         np.sum(flat(dgh), axis=0, out=self.grads["b_h"])
-        return self._input_grad(dgx, p["w_x"])
+        return self._dx(dgx, p["w_x"])

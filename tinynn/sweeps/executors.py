@@ -2,7 +2,7 @@
 
     submit(argv, folder, threads, pythonpath) -> key    start a run (:func:`runner.run_one`)
     wait(pending) -> [(key, record), ...]              the runs finished since, at least one
-    stop(pending)                                       stop every run (each saves its state), then close
+    stop(pending)                                       stop every run (each keeps its checkpoint), then close
     close()                                             release the workers
 """
 

@@ -35,7 +35,7 @@ def allow_starts() -> None:
 
 
 def stop_all() -> None:
-    """No run starts any more; every run in flight gets SIGINT (it saves its state and exits)."""
+    """No run starts any more; every run in flight gets SIGINT (it writes its status and exits)."""
     with _live_lock:
         _stopping.set()
         for proc in _live:
@@ -66,7 +66,7 @@ def run_one(argv: list[str], folder: str, threads: int, pythonpath: str | None =
                 break
             except subprocess.TimeoutExpired:
                 continue
-    except KeyboardInterrupt:  # Ray's cancel, or Ctrl-C: let the run save its state and say so
+    except KeyboardInterrupt:  # Ray's cancel, or Ctrl-C: let the run write its status and say so
         proc.send_signal(signal.SIGINT)
         proc.communicate()
         raise

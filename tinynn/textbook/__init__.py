@@ -1,13 +1,13 @@
 """The textbook half of tinynn: every layer's and optimizer's math as plain numpy functions.
 
 The layers in :mod:`tinynn.layers` and the optimizers in :mod:`tinynn.optim` are the *optimised
-versions* of these functions: they reuse buffers, pick memory layouts and fuse steps for speed, and
+versions* of these functions: they reuse scratch arrays, pick memory layouts and fuse steps for speed, and
 tests/test_textbook.py requires both to agree. Read these files to learn the math; read the fast
 ones to learn what speed costs. ``Net(layers, fast=False)`` runs a whole net on this path.
 
 The convention (every file here follows it):
 
-- Pure functions of numpy arrays: no scratch buffers, no ``out=``, no global state, inputs never
+- Pure functions of numpy arrays: no scratch arrays, no ``out=``, no globals, inputs never
   written. Free to allocate. Results have the float dtype of the inputs.
 - Standard layouts: images (N, C, H, W), sequences (N, T, C), Dense weights (in, out) so ``x @ w``,
   conv weights (out_channels, in_channels, kh, kw), recurrent weights ``w_x`` (input, G*hidden) and
@@ -17,7 +17,7 @@ The convention (every file here follows it):
 
       y, cache = conv2d(x, w, b, stride, padding)
 
-  A forward that also updates saved state returns the new state after those two
+  A forward that also updates buffers returns their new values after those two
   (``y, cache, running_mean, running_var = batch_norm(...)``), never changing the old arrays.
 - Its backward is named ``<forward>_backward``, takes ``(dy, cache)`` and returns the gradient of
   the loss with respect to each array argument of the forward, in the forward's argument order::

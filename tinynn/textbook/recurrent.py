@@ -2,11 +2,12 @@
 
 Parameters as torch's ``nn.RNN/LSTM/GRU`` with the Dense convention ``x @ w``: ``w_x`` (input, G*hidden),
 ``w_h`` (hidden, G*hidden), both biases ``b_x``, ``b_h`` (G*hidden,); G gate blocks side by side in
-torch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). The initial state is zero.
+torch's order (LSTM ``i, f, g, o``; GRU ``r, z, n``). The initial hidden state is zero.
 
-A step's forward returns its new state and a cache; its backward takes the gradient of each
-new state (from the output at this step plus from the next step) and returns the gradients of
-every argument. Through time, the parameter gradients are the sums over the steps.
+A step's forward returns its new hidden state (an LSTM's also its cell state) and a cache; its
+backward takes the gradient of each new state (from the output at this step plus from the next
+step) and returns the gradients of every argument. Through time, the parameter gradients are the
+sums over the steps.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def rnn_step_backward(dh: Array, cache: tuple) -> tuple[Array, ...]:
 
 
 def rnn(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array, nonlinearity: str = "tanh") -> tuple[Array, list]:
-    """Every step's state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
+    """Every step's hidden state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
     h = np.zeros((x.shape[0], w_h.shape[0]), dtype=x.dtype)
     hs, caches = [], []
     for t in range(x.shape[1]):
@@ -171,7 +172,7 @@ def gru_step_backward(dh: Array, cache: tuple) -> tuple[Array, ...]:
 
 
 def gru(x: Array, w_x: Array, w_h: Array, b_x: Array, b_h: Array) -> tuple[Array, list]:
-    """Every step's state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
+    """Every step's hidden state ``hs`` (N, T, hidden) for a sequence x (N, T, input)."""
     h = np.zeros((x.shape[0], w_h.shape[0]), dtype=x.dtype)
     hs, caches = [], []
     for t in range(x.shape[1]):
