@@ -31,7 +31,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BLOCK_COLUMNS = 4096  # Conv2D's, read when tinynn is imported (main)
 sys.path.insert(0, str(HERE))
 import fair  # noqa: E402  (fair.setup must run before numpy is imported)
 
@@ -49,27 +48,27 @@ def parse_args() -> argparse.Namespace:
 
 
 def tinynn_workload(x, y, workers: int | None, blocks: bool = True) -> tuple[Callable[[], None], object]:
-    """One epoch of LeNet-5 built as a user writes it (``workers=None``: no argument), and its net;
-    ``blocks=False``: every convolution product in one call during this workload's epochs."""
+    """One epoch of ``zoo.lenet5()``, a plain ``Net([...])`` (``workers=None``: the net decides its split, as
+    for a user who passes no argument), and its net; ``blocks=False``: every convolution product in one call
+    during this workload's epochs."""
     import tinynn as tn
-    from tinynn import layers as L
+    from tinynn import zoo
     from tinynn.layers import conv
 
     tn.seed(0)
-    net = tn.Net([
-        L.Reshape((1, 28, 28)),
-        L.Conv2D(1, 6, 5, padding=2), L.MaxPool2D(2), L.ReLU(),
-        L.Conv2D(6, 16, 5), L.MaxPool2D(2), L.ReLU(),
-        L.Flatten(), L.Dense(400, 120), L.ReLU(), L.Dense(120, 84), L.ReLU(), L.Dense(84, 10),
-    ], **({} if workers is None else {"workers": workers}))  # fmt: skip
+    net = zoo.lenet5(workers=workers)
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(128)
 
     def epoch() -> None:
-        conv.BLOCK_COLUMNS = BLOCK_COLUMNS if blocks else 2**62
-        for xb, yb in batches(x, y):
-            model.train_step(xb, yb)
-        conv.BLOCK_COLUMNS = BLOCK_COLUMNS
+        saved = conv.BLOCK_COLUMNS
+        if not blocks:
+            conv.BLOCK_COLUMNS = 2**62
+        try:
+            for xb, yb in batches(x, y):
+                model.train_step(xb, yb)
+        finally:
+            conv.BLOCK_COLUMNS = saved
 
     return epoch, net
 
@@ -128,10 +127,6 @@ def main() -> None:
     import numpy as np
 
     import tinynn as tn
-    from tinynn.layers import conv
-
-    global BLOCK_COLUMNS
-    BLOCK_COLUMNS = conv.BLOCK_COLUMNS
     try:
         import torch
 

@@ -50,13 +50,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def tinynn_workload(x, y, n_batches: int, workers: int | None) -> tuple[Callable[[], None], object]:
-    """One epoch of the row-LSTM built as a user writes it (``workers=None``: no argument), and its net."""
+    """One epoch of ``zoo.lstm()``, a plain ``Net([...])`` (``workers=None``: the net decides its split, as for
+    a user who passes no argument), and its net."""
     import tinynn as tn
-    from tinynn import layers as L
+    from tinynn import zoo
 
     tn.seed(0)
-    net = tn.Net([L.Reshape((STEPS, PIXELS)), L.LSTM(PIXELS, HIDDEN), L.Dense(HIDDEN, CLASSES)],
-                 **({} if workers is None else {"workers": workers}))
+    net = zoo.lstm(HIDDEN, workers=workers)
     model = tn.Model(net, tn.losses.SoftmaxCrossEntropy(), tn.optim.Adam(lr=1e-3))
     batches = tn.data.BatchIterator(BATCH)
 
