@@ -36,19 +36,18 @@ import tinynn as tn  # noqa: E402
 from tinynn import cli  # noqa: E402
 from tinynn.layers import MultiHeadAttention, PositionalEmbedding, TransformerBlock  # noqa: E402
 from tinynn.runs import read_run  # noqa: E402
-from tinynn.textbook.attention import softmax  # noqa: E402
+from tinynn.textbook import attention as tb  # noqa: E402
 
 GRID = 4  # 4x4 patches of 7x7 pixels
 
 
 def attention_weights(mha: MultiHeadAttention, x: np.ndarray) -> np.ndarray:
-    """The (N, heads, T, T) attention weights of ``mha`` on its input x (N, T, E), from its parameters:
-    ``softmax(q k^T / sqrt(d))`` per head, q and k the first two thirds of ``x @ in_proj_weight.T + b``."""
-    e, h = mha.embed_dim, mha.num_heads
-    qkv = x @ mha.params["in_proj_weight"].T + mha.params.get("in_proj_bias", 0)
-    n, t, _ = x.shape
-    q, k = (qkv[..., i * e : (i + 1) * e].reshape(n, t, h, e // h).transpose(0, 2, 1, 3) for i in (0, 1))
-    return softmax(q @ k.swapaxes(-1, -2) / np.sqrt(e // h))
+    """The (N, heads, T, T) attention weights of ``mha`` on its input x (N, T, E): the textbook
+    ``multi_head_attention`` on its parameters, ``softmax(q k^T / sqrt(d))`` per head, from its cache."""
+    p = mha.params
+    _, cache = tb.multi_head_attention(x, p["in_proj_weight"], p.get("in_proj_bias"), p["out_proj_weight"],
+                                       p.get("out_proj_bias"), mha.num_heads)
+    return cache[6][3]  # the attention cache's softmax weights p
 
 
 def attention_per_block(net: tn.Net, images: np.ndarray) -> list[np.ndarray]:
