@@ -35,6 +35,7 @@ import numpy as np  # noqa: E402
 import tinynn as tn  # noqa: E402
 from tinynn import cli, lm  # noqa: E402
 from tinynn.data import VOCAB, load_names  # noqa: E402
+from tinynn.runs import read_run  # noqa: E402
 
 MODELS = ("bigram", "mlp", "lstm", "gru", "transformer")
 # What the transformer's choices bought: each variant changes the defaults (20 epochs, dropout 0.1,
@@ -61,7 +62,7 @@ def train(name: str, runs: Path, quick: bool) -> dict:
     code = cli.main(args)
     if code:
         raise SystemExit(f"tinynn train ({name}) failed (exit code {code})")
-    return json.loads((folder / "run.json").read_text())
+    return read_run(folder)
 
 
 def sampling_figure(net: tn.Net, path: Path) -> None:
