@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tinynn as tn  # noqa: E402
-from tinynn.layers import GELU, Dense, LayerNorm, Residual, Sequential  # noqa: E402
+from tinynn.layers import GELU, Dense, LayerNorm, Residual, Sequential, named_layers  # noqa: E402
 
 WIDTH = 64
 WIRINGS = ("plain", "post-norm", "pre-norm")
@@ -51,14 +51,12 @@ def build(wiring: str, depth: int) -> tn.Model:
 
 def block_grad_norms(model: tn.Model, depth: int, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """norms[b] = ||dL/d(parameters of block b)||, for one batch; blocks are items 1..depth of the net."""
-    model.backward(model.forward(x), y)  # fills net.grads
-    sq = np.zeros(depth + 3)
-    offset = 0
-    for name, shape in model.net.named_params():  # named "<item>.<Type>....", laid out in this order
-        size = int(np.prod(shape))
-        sq[int(name.split(".")[0])] += float((model.net.grads[offset : offset + size].astype(np.float64) ** 2).sum())
-        offset += size
-    return np.sqrt(sq[1 : depth + 1])
+    model.backward(model.forward(x), y)  # fills net.grads, and each layer's views of them
+    return np.array([
+        np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for _, layer in named_layers([block])
+                    for g in layer.grads.values()))
+        for block in model.net.layers[1 : depth + 1]
+    ])  # fmt: skip
 
 
 def main() -> None:
