@@ -180,9 +180,8 @@ class NamesRun(Run):
     def wrong_model(self, model: str) -> str:
         return f"--model {model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}"
 
-    def finished_line(self) -> str:
-        return (f"{self.out}: this run finished all {self.args.epochs} epochs already; "
-                f"test loss: {self.record['test_loss']:.4f} nats per character")
+    def results_line(self, results: dict) -> str:
+        return f"test loss: {results['test_loss']:.4f} nats per character"
 
     def data(self) -> tuple[np.ndarray, np.ndarray, tuple]:
         self.train_names, self.test_names = load_names()
