@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers_runs import SMALL, train
+from helpers_runs import SMALL, interrupt_after, train
 from helpers_user import as_user, shared_folder
 
 import tinynn as tn
@@ -36,14 +36,8 @@ def usage_error(capsys, *args: str) -> str:
 
 def interrupted_run(folder: Path, monkeypatch, *options: str) -> None:
     """A run of 3 epochs stopped by Ctrl-C after its first checkpoint."""
-    original = tn.Model.save
-
-    def save(self, path):
-        original(self, path)
-        raise KeyboardInterrupt
-
     with monkeypatch.context() as m:
-        m.setattr(tn.Model, "save", save)
+        interrupt_after(m, 1)
         assert train(*SMALL, "--epochs", "3", *options, "--out", str(folder)) == 130
 
 

@@ -161,9 +161,8 @@ class MnistRun(run.Run):
     def wrong_model(self, model: str) -> str:
         return f"--model {model} is a names model: add --data names (MNIST nets: {', '.join(zoo.NETS)})"
 
-    def finished_line(self) -> str:
-        return (f"{self.out}: this run finished all {self.args.epochs} epochs already; "
-                f"test accuracy: {self.record['test_accuracy']:.4f} (loss {self.record['test_loss']:.4f})")
+    def results_line(self, results: dict) -> str:
+        return f"test accuracy: {results['test_accuracy']:.4f} (loss {results['test_loss']:.4f})"
 
     def data(self):
         args = self.args
@@ -226,7 +225,7 @@ class MnistRun(run.Run):
         return f"{self.args.model} on MNIST"
 
     def report(self, results: dict, verbose: int) -> None:
-        print(f"test accuracy: {results['test_accuracy']:.4f} (loss {results['test_loss']:.4f})")
+        print(self.results_line(results))
 
 
 def _scores(model, x: np.ndarray, y: np.ndarray) -> dict:

@@ -23,7 +23,7 @@ from . import zoo
 from .data.names import BLOCK_SIZE, STOP, VOCAB, encode_names, load_names
 from .net import Net
 from .run import Run
-from .runs import CHECKPOINT, NAMES_DATA, read_run
+from .runs import CHECKPOINT, NAMES_DATA, names_defaults, read_run
 
 SAMPLES_SHOWN = 10  # names printed at the end of a training run
 
@@ -147,7 +147,7 @@ def build_net(args: argparse.Namespace) -> Net:
 def _optimizer_and_scheduler(args: argparse.Namespace, steps: int) -> tuple[Any, Any, str]:
     import tinynn as tn
 
-    own = {**zoo.NAMES_COMMON_DEFAULTS, **zoo.NAMES_TRAIN_DEFAULTS.get(args.model, {})}
+    own = names_defaults(args.model)
     kwargs: dict[str, Any] = {"lr": args.lr}
     if args.optimizer in ("adam", "adamw"):
         kwargs["betas"] = tuple(own["betas"])
@@ -180,9 +180,8 @@ class NamesRun(Run):
     def wrong_model(self, model: str) -> str:
         return f"--model {model} is an MNIST net; --data names trains {', '.join(zoo.NAMES_NETS)}"
 
-    def finished_line(self) -> str:
-        return (f"{self.out}: this run finished all {self.args.epochs} epochs already; "
-                f"test loss: {self.record['test_loss']:.4f} nats per character")
+    def results_line(self, results: dict) -> str:
+        return f"test loss: {results['test_loss']:.4f} nats per character"
 
     def data(self) -> tuple[np.ndarray, np.ndarray, tuple]:
         self.train_names, self.test_names = load_names()

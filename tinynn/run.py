@@ -62,7 +62,7 @@ class Run:
     """One run in its folder, from its data to its finished ``run.json`` (the steps: this module's docstring).
 
     A kind of run subclasses it and says what differs: ``nets`` (the ``--model`` names it trains),
-    ``input_shape`` (of one example, for the summary), :meth:`wrong_model`, :meth:`finished_line`,
+    ``input_shape`` (of one example, for the summary), :meth:`wrong_model`, :meth:`results_line`,
     :meth:`data`, :meth:`new_model`, :meth:`intro`, :meth:`score`, :meth:`title` and :meth:`report`
     (and :meth:`augment`, None by default).
     """
@@ -86,8 +86,9 @@ class Run:
         """The usage error for a ``--model`` this kind does not train."""
         raise NotImplementedError
 
-    def finished_line(self) -> str:
-        """What resuming a finished run prints (from ``self.record``)."""
+    def results_line(self, results: dict) -> str:
+        """The results of ``run.json`` (``self.record`` or :meth:`score`'s) in one line, as a finished run's
+        resume prints them."""
         raise NotImplementedError
 
     def data(self) -> tuple[np.ndarray, np.ndarray, tuple | None]:
@@ -125,7 +126,7 @@ class Run:
         """The run, from its data to its finished ``run.json``; a CommandError (one line) if it stops."""
         args, record = self.args, self.record
         if record is not None and record.get("status") == "finished":
-            print(self.finished_line())
+            print(f"{self.out}: this run finished all {args.epochs} epochs already; {self.results_line(record)}")
             return
         rng.seed(args.seed)
         x, y, val = self.data()

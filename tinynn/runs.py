@@ -178,22 +178,20 @@ FILLED = ("model", "dropout", "optimizer", "lr", "weight_decay", "scheduler", "e
 def fill_model_defaults(args: argparse.Namespace) -> None:
     """Options the user left out (None) get the model's own default, else the general one.
 
-    A names run (``--data names``) takes them from ``zoo.NAMES_TRAIN_DEFAULTS`` and
-    ``zoo.NAMES_COMMON_DEFAULTS``; its default model is the transformer.
+    A names run (``--data names``) takes them from :func:`names_defaults`; its default model is the transformer.
     """
-    if getattr(args, "data", None) == NAMES_DATA:
-        if args.model is None:
-            args.model = "transformer"
-        own = {**zoo.NAMES_COMMON_DEFAULTS, **zoo.NAMES_TRAIN_DEFAULTS.get(args.model, {})}
-        for key in FILLED:
-            if getattr(args, key) is None:
-                setattr(args, key, own.get(key, DEFAULTS[key]))
-        return
+    names = getattr(args, "data", None) == NAMES_DATA
     if args.model is None:
-        args.model = DEFAULTS["model"]
+        args.model = "transformer" if names else DEFAULTS["model"]
+    own = names_defaults(args.model) if names else MODEL_DEFAULTS.get(args.model, {})
     for key in FILLED:
         if getattr(args, key) is None:
-            setattr(args, key, MODEL_DEFAULTS.get(args.model, {}).get(key, DEFAULTS[key]))
+            setattr(args, key, own.get(key, DEFAULTS[key]))
+
+
+def names_defaults(model: str) -> dict:
+    """A names model's training defaults: ``zoo.NAMES_TRAIN_DEFAULTS[model]`` over ``zoo.NAMES_COMMON_DEFAULTS``."""
+    return {**zoo.NAMES_COMMON_DEFAULTS, **zoo.NAMES_TRAIN_DEFAULTS.get(model, {})}
 
 
 NAMES_DATA = "names"
