@@ -179,8 +179,6 @@ def transformer(dim: int = 64, num_heads: int = 4, num_blocks: int = 4, context:
     """A GPT-style decoder (makemore's Transformer): character embedding + learned positions,
     ``num_blocks`` pre-norm causal blocks (``x + attn(ln(x))``, ``x + mlp(ln(x))``), a final
     LayerNorm, and a Dense head giving the logits of the next character at every position."""
-    from .layers import TransformerBlock  # noqa: PLC0415 - the block layer comes with the composite layers
-
     blocks = [TransformerBlock(dim, num_heads, dropout=dropout, causal=True) for _ in range(num_blocks)]
     return Net([Embedding(VOCAB_SIZE, dim), PositionalEmbedding(context, dim), *blocks, LayerNorm(dim),
                 _torch_linear(dim, VOCAB_SIZE)])  # fmt: skip

@@ -28,6 +28,7 @@ BLOCK_SIZE = 16  # the longest name (15 characters) plus its start (inputs) or s
 TEST_SIZE = 1000
 SPLIT_SEED = 3407  # makemore's default seed (its permutation is torch's: the names in each split differ)
 _INDEX = {c: i for i, c in enumerate(VOCAB)}
+_LETTERS = frozenset(VOCAB[1:])  # the characters a name may hold
 
 
 def load_names(
@@ -61,7 +62,7 @@ def load_names(
         raise ValueError(f"load_names: {file} is not a plain-ASCII list of names") from None
     names = [w for w in names if w]
     for i, name in enumerate(names):
-        if not set(name) <= set(VOCAB[1:]):
+        if not set(name) <= _LETTERS:
             raise ValueError(f"load_names: {file}: name {i + 1} ({name!r}) has a character outside a..z")
     if len(names) <= test_size:
         raise ValueError(f"load_names: {file} holds {len(names)} names, not more than test_size={test_size}")
@@ -92,7 +93,7 @@ def encode_names(
     x = np.zeros((len(names), block_size), dtype=np.int64)
     y = np.full((len(names), block_size), ignore_index, dtype=np.int64)
     for i, name in enumerate(names):
-        if not isinstance(name, str) or not set(name) <= set(VOCAB[1:]):
+        if not isinstance(name, str) or not set(name) <= _LETTERS:
             raise ValueError(f"encode_names: name {i} ({name!r}) must be a string of letters a..z")
         if len(name) >= block_size:
             raise ValueError(

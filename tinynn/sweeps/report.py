@@ -141,7 +141,7 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
         acc = np.array([r["val_accuracy"][:n] for r in points])
         label = f"{name} (lr={fmt(points[0]['lr'])}, {len(points)} seed{'s' * (len(points) > 1)})"
         curves[name] = (f"C{i}", np.arange(1, n + 1), acc, label)
-    grid_rows = max(1, -(-len(curves) // min(3, max(1, len(curves)))))
+    grid_rows, _ = _panel_grid(len(curves))
     fig = Figure(figsize=(14, 1.2 + 2.4 * max(grid_rows, 2)), layout="constrained")
     FigureCanvasAgg(fig)
     left, right = fig.subfigures(1, 2, width_ratios=[3, 2])
@@ -152,12 +152,17 @@ def plot(rows: list[dict], path: str | os.PathLike, title: str | None = None, fl
     return atomic_savefig(fig, path)
 
 
+def _panel_grid(panels: int) -> tuple[int, int]:
+    """``(rows, cols)`` of the per-optimizer panels: up to 3 a row, at least one of each."""
+    cols = min(3, max(1, panels))
+    return max(1, -(-panels // cols)), cols
+
+
 def _epoch_panels(left, curves: dict) -> None:
     """One panel per optimizer: its mean curve and seed band, the others' curves in grey behind it."""
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    cols = min(3, max(1, len(curves)))
-    axes = left.subplots(max(1, -(-len(curves) // cols)), cols, sharex=True, sharey=True, squeeze=False).ravel()
+    axes = left.subplots(*_panel_grid(len(curves)), sharex=True, sharey=True, squeeze=False).ravel()
     for ax, (name, (color, epochs, acc, label)) in zip(axes, curves.items(), strict=False):
         for other, (_, other_epochs, other_acc, _) in curves.items():
             if other != name:
