@@ -41,7 +41,8 @@ from typing import Any
 
 from .. import runs
 from ..checks import check_int
-from .executors import ProcessExecutor, RayExecutor, cores
+from ..parallel import usable_cores
+from .executors import ProcessExecutor, RayExecutor
 from .grid import FIXED_OPTIONS, GRID_OPTIONS, expand, normal
 from .report import best_per_optimizer, make_row, plot, progress, summarize, write_results
 from .runner import read_record, run_one
@@ -79,8 +80,8 @@ def sweep(
     _check_executor(executor, workers, threads, address)
     out = Path(out)
     runs.check_out(out)
-    workers = workers or cores()
-    threads = threads or max(1, cores() // workers)
+    workers = workers or usable_cores()
+    threads = threads or max(1, usable_cores() // workers)
     todo, rows = _plan(points, out)
     ex = ProcessExecutor(workers) if executor == "process" else RayExecutor(address, threads)
     out.mkdir(parents=True, exist_ok=True)

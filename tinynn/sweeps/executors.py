@@ -8,19 +8,11 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+from ..parallel import usable_cores
 from . import runner
-
-
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 class ProcessExecutor:
@@ -75,7 +67,7 @@ class RayExecutor:
             check_address(address)
         self.started = not ray.is_initialized()
         if self.started:
-            kwargs = {"address": address} if address else {"num_cpus": cores()}
+            kwargs = {"address": address} if address else {"num_cpus": usable_cores()}
             try:
                 ray.init(**kwargs, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
             except Exception as e:  # noqa: BLE001 - Ray raises ConnectionError, RuntimeError, ...
