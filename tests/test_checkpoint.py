@@ -102,16 +102,12 @@ def test_each_format_refuses_the_names_of_another(trained, tmp_path, version):
     with pytest.raises(ValueError, match=f"unknown entries \\['{new}"):
         tn.Model.load(tmp_path / "names.npz")
     with np.load(src, allow_pickle=False) as d:
-        arrays = dict(d)
-    training = json.loads(str(arrays["training"]))
+        training = json.loads(str(d["training"]))
     key = "scheduler_step" if version < 5 else "scheduler_interval"
     other = "scheduler_interval" if version < 5 else "scheduler_step"
     training[other] = training.pop(key)
-    arrays["training"] = np.array(json.dumps(training))
-    with open(tmp_path / "key.npz", "wb") as f:
-        np.savez(f, **arrays)
     with pytest.raises(ValueError, match=f"should have exactly the keys .*'{key}'"):
-        tn.Model.load(tmp_path / "key.npz")
+        tn.Model.load(rewrite(src, tmp_path / "key.npz", training=np.array(json.dumps(training))))
 
 
 def test_round_trip_restores_everything(trained, mnist_small):

@@ -70,7 +70,6 @@ class Callback(Configurable):
     def on_batch_end(self, step: int, logs: dict[str, float]) -> None: ...
 
 
-
 class CallbackList:
     """Calls each hook on every callback that overrides it, in order."""
 
@@ -186,6 +185,8 @@ def diverged(epoch: int, step: int, steps: int, what: str) -> TrainingDiverged:
 class ProgressBar(Callback):
     """``verbose=1``: a tqdm bar per epoch (stderr) and a summary line (stdout); ``verbose=2``: the lines only."""
 
+    hyperparams = ("verbose",)
+
     def __init__(self, verbose: int = 1) -> None:
         self.verbose = verbose
         self.bar: Any = None
@@ -221,9 +222,6 @@ class ProgressBar(Callback):
             self.bar.close()
             self.bar = None
 
-    def get_config(self) -> dict[str, Any]:
-        return {"verbose": self.verbose}
-
 
 def summary(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     """``Epoch 3/10 - 1.2s - loss: 0.1234 - accuracy: 0.9650 - ... - lr: 0.001``."""
@@ -252,6 +250,8 @@ class SchedulerCallback(Callback):
     each epoch's end. ``fit(scheduler=...)`` adds one of these for ``model.scheduler``.
     """
 
+    hyperparams = ("interval", "monitor")
+
     def __init__(self, scheduler: Any, interval: str = "epoch", monitor: str = "val_loss") -> None:
         check_interval(interval, scheduler=scheduler, monitor=monitor)
         if not callable(getattr(scheduler, "step", None)):
@@ -271,9 +271,6 @@ class SchedulerCallback(Callback):
             else:
                 self.scheduler.step()
 
-    def get_config(self) -> dict[str, Any]:
-        return {"interval": self.interval, "monitor": self.monitor}
-
 
 # --- optional callbacks -------------------------------------------------------------------------
 
@@ -285,6 +282,8 @@ class ModelCheckpoint(Callback):
     (``epoch`` counts from 1, as printed). ``mode``: "min", "max" or "auto" (max for accuracies).
     The checkpoint carries everything ``Model.load`` needs to resume the run bit-identically.
     """
+
+    hyperparams = ("filepath", "monitor", "save_best_only", "mode")
 
     def __init__(
         self, filepath: str | os.PathLike, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto"
@@ -313,10 +312,6 @@ class ModelCheckpoint(Callback):
                              f"logs {sorted(logs)}") from None
         self.model.save(path)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"filepath": self.filepath, "monitor": self.monitor, "save_best_only": self.save_best_only,
-                "mode": self.mode}  # fmt: skip
-
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
@@ -325,6 +320,8 @@ class EarlyStopping(Callback):
     statistics) of its best epoch back, whether patience ran out or the last epoch was reached.
     The optimizer's state is not rewound. ``stopped_epoch`` is the epoch it stopped after (or None).
     """
+
+    hyperparams = ("monitor", "min_delta", "patience", "mode", "restore_best_weights")
 
     def __init__(
         self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0, mode: str = "auto",
@@ -361,16 +358,14 @@ class EarlyStopping(Callback):
             self.model.net.params[...] = params
             self.model.net.load_buffers(buffers)
 
-    def get_config(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "min_delta": self.min_delta, "patience": self.patience,
-                "mode": self.mode, "restore_best_weights": self.restore_best_weights}  # fmt: skip
-
 
 class CSVLogger(Callback):
     """Write the epoch logs to a CSV file, one row per epoch (the whole file rewritten atomically).
 
     ``append=True`` keeps the rows of an existing file (a resumed run continues its log).
     """
+
+    hyperparams = ("filename", "separator", "append")
 
     def __init__(self, filename: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
         self.filename, self.separator, self.append = os.fspath(filename), separator, bool(append)
@@ -389,9 +384,6 @@ class CSVLogger(Callback):
         text = ("\n".join(self.lines) + "\n").encode()
         atomic_write(self.filename, lambda f: f.write(text))
 
-    def get_config(self) -> dict[str, Any]:
-        return {"filename": self.filename, "separator": self.separator, "append": self.append}
-
 
 class ReduceLROnPlateau(SchedulerCallback):
     """Keras' callback: ``lr *= factor`` when ``monitor`` stops improving for ``patience`` epochs.
@@ -401,6 +393,8 @@ class ReduceLROnPlateau(SchedulerCallback):
     epoch. To have its state saved in checkpoints, pass the scheduler itself:
     ``fit(scheduler=lr_scheduler.ReduceLROnPlateau(opt, ...))``.
     """
+
+    hyperparams = ("monitor", "factor", "patience", "mode", "min_delta", "cooldown", "min_lr")
 
     def __init__(
         self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, mode: str = "auto",
@@ -418,7 +412,3 @@ class ReduceLROnPlateau(SchedulerCallback):
             self.model.optimizer, mode=self._mode, factor=self.factor, patience=self.patience,
             threshold=self.min_delta, threshold_mode="abs", cooldown=self.cooldown, min_lr=self.min_lr,
         )  # fmt: skip
-
-    def get_config(self) -> dict[str, Any]:
-        return {"monitor": self.monitor, "factor": self.factor, "patience": self.patience, "mode": self.mode,
-                "min_delta": self.min_delta, "cooldown": self.cooldown, "min_lr": self.min_lr}  # fmt: skip
