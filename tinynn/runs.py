@@ -122,12 +122,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help=f"dropout probability after each hidden layer, 0 = none; mlp only "
                         f"(default: {d['dropout']:g}; names runs: per model, tinynn.zoo)")
     parser.add_argument("--optimizer", choices=optimizers, default=None,
-                        help=f"optimizer {_default_per_model('optimizer')}; names runs: adamw")
+                        help=f"optimizer {_default_per_model('optimizer')}; names runs: adamw (bigram: adam)")
     parser.add_argument("--lr", type=float_in(0, 10, lo_open=True), default=None,
                         help=f"learning rate, > 0 {_default_per_model('lr')}")
     parser.add_argument("--weight-decay", type=float_in(0, 1), default=None,
                         help=f"weight decay (L2; decoupled for adamw) {_default_per_model('weight_decay')}; "
-                        "names runs: 0.01")
+                        "names runs: 0.01 (bigram: 0)")
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=None,
                         help="learning-rate schedule: cosine decays lr to 0 over the run (per batch); "
                         "warmup-cosine first rises linearly from lr/100 to lr over the first tenth of the "
