@@ -73,13 +73,12 @@ def batches(steps: int):
 
 
 def tinynn_model(workers: int):
+    """``zoo.transformer()``, the names model of ``tinynn train --data names``, without dropout."""
     import tinynn as tn
-    from tinynn import layers as L
+    from tinynn import zoo
 
     tn.seed(0)
-    blocks = [L.TransformerBlock(DIM, HEADS, causal=True) for _ in range(BLOCKS)]
-    net = tn.Net([L.Embedding(VOCAB, DIM), L.PositionalEmbedding(CONTEXT, DIM), *blocks, L.LayerNorm(DIM),
-                  L.Dense(DIM, VOCAB)], workers=workers)
+    net = zoo.transformer(DIM, HEADS, BLOCKS, CONTEXT, workers=workers)
     return tn.Model(net, tn.losses.SoftmaxCrossEntropy(ignore_index=IGNORE),
                     tn.optim.AdamW(lr=LR, betas=BETAS, weight_decay=WEIGHT_DECAY))
 

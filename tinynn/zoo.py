@@ -175,13 +175,14 @@ def names_gru(embed: int = 32, hidden: int = 128) -> Net:
 
 
 def transformer(dim: int = 64, num_heads: int = 4, num_blocks: int = 4, context: int = CONTEXT,
-                dropout: float = 0.0) -> Net:
+                dropout: float = 0.0, workers: int | None = None) -> Net:
     """A GPT-style decoder (makemore's Transformer): character embedding + learned positions,
     ``num_blocks`` pre-norm causal blocks (``x + attn(ln(x))``, ``x + mlp(ln(x))``), a final
-    LayerNorm, and a Dense head giving the logits of the next character at every position."""
+    LayerNorm, and a Dense head giving the logits of the next character at every position.
+    ``workers`` as ``Net``'s."""
     blocks = [TransformerBlock(dim, num_heads, dropout=dropout, causal=True) for _ in range(num_blocks)]
     return Net([Embedding(VOCAB_SIZE, dim), PositionalEmbedding(context, dim), *blocks, LayerNorm(dim),
-                _torch_linear(dim, VOCAB_SIZE)])  # fmt: skip
+                _torch_linear(dim, VOCAB_SIZE)], workers=workers)  # fmt: skip
 
 
 NAMES_NETS: dict[str, Callable[..., Net]] = {
